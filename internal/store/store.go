@@ -1,0 +1,138 @@
+// Package store is the only holder of the database pool. Everything that reads or writes
+// tenant data goes through a Scope, which binds one tenant to the transaction with
+// set_config(..., true) and filters every query on that tenant as well; cross-tenant work goes
+// through the explicitly named Platform and Identity paths.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Errors translated at the boundary so that no caller needs to know pgx.
+var (
+	// ErrNotFound: no such row in this tenant (also for rows of other tenants).
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a per-tenant uniqueness rule or a state rule was violated.
+	ErrConflict = errors.New("conflict")
+	// ErrInvalidReference: a referenced id does not exist in this tenant.
+	ErrInvalidReference = errors.New("invalid reference")
+)
+
+// ConflictError names the constraint that was violated.
+type ConflictError struct{ Constraint string }
+
+func (e *ConflictError) Error() string { return "conflict on " + e.Constraint }
+
+// Unwrap makes errors.Is(err, ErrConflict) true.
+func (e *ConflictError) Unwrap() error { return ErrConflict }
+
+// ReferenceError names the foreign key that refused a reference.
+type ReferenceError struct{ Constraint string }
+
+func (e *ReferenceError) Error() string { return "invalid reference " + e.Constraint }
+
+// Unwrap makes errors.Is(err, ErrInvalidReference) true.
+func (e *ReferenceError) Unwrap() error { return ErrInvalidReference }
+
+// Store holds the pool of connections made as the application role.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// Open connects to url (the application role) and checks that the role cannot bypass row
+// level security: a server connected as a superuser or a BYPASSRLS role would silently void
+// every policy, so it refuses to start instead.
+func Open(ctx context.Context, url string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	if cfg.MaxConns < 16 {
+		cfg.MaxConns = 16
+	}
+	cfg.ConnConfig.RuntimeParams["application_name"] = "tenantd"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{pool: pool}
+	if err := s.checkRole(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) checkRole(ctx context.Context) error {
+	var super, bypass bool
+	var name string
+	err := s.pool.QueryRow(ctx, `SELECT rolname, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user`).Scan(&name, &super, &bypass)
+	if err != nil {
+		return fmt.Errorf("check database role: %w", err)
+	}
+	if super || bypass {
+		return fmt.Errorf("database role %q is superuser or has BYPASSRLS: row level security would not apply; connect as the application role", name)
+	}
+	var owns int
+	err = s.pool.QueryRow(ctx, `SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname IN ('public', 'app') AND pg_get_userbyid(c.relowner) = current_user`).Scan(&owns)
+	if err != nil {
+		return fmt.Errorf("check database role: %w", err)
+	}
+	if owns > 0 {
+		return fmt.Errorf("database role %q owns %d tables: an owner can disable row level security; connect as the application role", name, owns)
+	}
+	return nil
+}
+
+// Close closes the pool.
+func (s *Store) Close() { s.pool.Close() }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return s.pool.Ping(ctx)
+}
+
+// NewID returns a new time-ordered id (UUIDv7), so that keyset pagination by id follows
+// creation order and inserts stay at the right edge of indexes.
+func NewID() uuid.UUID { return uuid.Must(uuid.NewV7()) }
+
+// translate maps database errors onto the store's errors.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ErrNotFound
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "23505": // unique_violation
+			return &ConflictError{Constraint: pgErr.ConstraintName}
+		case "23503": // foreign_key_violation
+			return &ReferenceError{Constraint: pgErr.ConstraintName}
+		case "23514": // check_violation
+			return &CheckError{Constraint: pgErr.ConstraintName}
+		case "22P02", "22007", "22008", "22003": // bad text representation, datetime, range
+			return &CheckError{Constraint: strings.TrimSpace(pgErr.Message)}
+		}
+	}
+	return err
+}
+
+// CheckError reports a value the database's CHECK constraints refused.
+type CheckError struct{ Constraint string }
+
+func (e *CheckError) Error() string { return "value refused by " + e.Constraint }
