@@ -73,7 +73,7 @@ CREATE INDEX sessions_tenant_idx ON sessions (active_tenant_id);
 -- could not be verified). Not readable through any tenant route.
 CREATE TABLE platform_events (
   id uuid PRIMARY KEY,
-  tenant_id uuid,
+  subject_tenant_id uuid,
   kind text NOT NULL,
   actor text NOT NULL,
   detail jsonb NOT NULL DEFAULT '{}',

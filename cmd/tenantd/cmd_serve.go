@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+
+	"tenantd/internal/store"
+	"tenantd/internal/tenancy"
+)
+
+func init() {
+	register(command{name: "serve", summary: "run the production server (DATABASE_URL, TENANTD_SECRET)", run: runServe})
+}
+
+func runServe(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	addr := fs.String("addr", env("TENANTD_ADDR", ":8080"), "listen address")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg := serverConfig{
+		addr:          *addr,
+		databaseURL:   os.Getenv("DATABASE_URL"),
+		secret:        os.Getenv("TENANTD_SECRET"),
+		previous:      splitList(os.Getenv("TENANTD_SECRET_PREVIOUS")),
+		operatorToken: os.Getenv("TENANTD_OPERATOR_TOKEN"),
+		baseDomain:    env("BASE_DOMAIN", "localhost"),
+		secureCookies: true,
+		storageDir:    env("TENANTD_STORAGE_DIR", "./storage"),
+	}
+	if v := os.Getenv("TENANTD_SECURE_COOKIES"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("TENANTD_SECURE_COOKIES: %w", err)
+		}
+		cfg.secureCookies = b
+	}
+	if cfg.databaseURL == "" {
+		return errors.New("DATABASE_URL is required (the application role's connection URL)")
+	}
+	if len(cfg.secret) < tenancy.MinSecretLen {
+		return fmt.Errorf("TENANTD_SECRET is missing or shorter than %d bytes; refusing to start", tenancy.MinSecretLen)
+	}
+	if cfg.operatorToken != "" && len(cfg.operatorToken) < 32 {
+		return errors.New("TENANTD_OPERATOR_TOKEN must be at least 32 characters")
+	}
+	st, err := store.Open(ctx, cfg.databaseURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return serveHTTP(ctx, cfg, st, func(a string) { fmt.Fprintf(os.Stderr, "tenantd: serving on %s\n", a) })
+}

@@ -1,0 +1,321 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"tenantd/internal/auth"
+	"tenantd/internal/store"
+	"tenantd/internal/tenancy"
+)
+
+const defaultEventTimeout = 3 * time.Second
+
+func (s *Server) authRoutes() []Route {
+	return []Route{
+		{Method: "POST", Pattern: "/api/auth/register", Kind: KindPublic, HostTenant: true, Summary: "Register as a client of the host's tenant", Handler: s.register},
+		{Method: "POST", Pattern: "/api/auth/login", Kind: KindPublic, Summary: "Sign in; sets the session cookie and tenant_sig", Handler: s.login},
+		{Method: "POST", Pattern: "/api/auth/logout", Kind: KindPublic, Summary: "Revoke the session and clear both cookies", Handler: s.logout},
+		{Method: "POST", Pattern: "/api/admin/auth/logout", Kind: KindPublic, Summary: "Alias of /api/auth/logout", Handler: s.logout},
+		{Method: "GET", Pattern: "/api/auth/session", Kind: KindTenant, Permission: auth.PermSession, Summary: "The caller's user, tenant, role, permissions and memberships", Handler: s.session},
+		{Method: "POST", Pattern: "/api/tenant/switch", Kind: KindTenant, Permission: auth.PermSession, Summary: "Switch the session's active tenant", Handler: s.switchTenant},
+		{Method: "GET", Pattern: "/api/admin/api-tokens", Kind: KindTenant, Permission: auth.PermTokensManage, Summary: "List API tokens", Handler: s.listTokens},
+		{Method: "POST", Pattern: "/api/admin/api-tokens", Kind: KindTenant, Permission: auth.PermTokensManage, Creates: true, Summary: "Create an API token (shown once)", Handler: s.createToken},
+		{Method: "DELETE", Pattern: "/api/admin/api-tokens/{id}", Kind: KindTenant, Permission: auth.PermTokensManage, Summary: "Revoke an API token", Handler: s.revokeToken},
+	}
+}
+
+type userView struct {
+	ID    uuid.UUID `json:"id"`
+	Email string    `json:"email"`
+	Name  string    `json:"name"`
+}
+
+type tenantView struct {
+	ID   uuid.UUID `json:"id"`
+	Slug string    `json:"slug"`
+	Name string    `json:"name"`
+}
+
+type sessionView struct {
+	User        userView           `json:"user"`
+	Tenant      tenantView         `json:"tenant"`
+	Role        string             `json:"role"`
+	Permissions []auth.Permission  `json:"permissions"`
+	Memberships []store.Membership `json:"memberships"`
+}
+
+func sessionBody(u store.User, t tenantView, role string, ms []store.Membership) sessionView {
+	if ms == nil {
+		ms = []store.Membership{}
+	}
+	return sessionView{User: userView{ID: u.ID, Email: u.Email, Name: u.Name}, Tenant: t, Role: role,
+		Permissions: auth.Role(role).Permissions(), Memberships: ms}
+}
+
+var errBadCredentials = problem(http.StatusUnauthorized, CodeUnauthenticated, "Invalid email or password.")
+
+type loginRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+	Tenant   string `json:"tenant"`
+}
+
+// login authenticates and starts a session in one tenant: the host's, else the one named in
+// the body, else the user's default.
+func (s *Server) login(w http.ResponseWriter, r *http.Request, _ *store.Scope) error {
+	var in loginRequest
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	in.Email = strings.TrimSpace(in.Email)
+	if in.Email == "" || in.Password == "" {
+		return errValidation("email and password are required.")
+	}
+	if ok, wait := s.loginByIP.Allow(clientIP(r)); !ok {
+		return &apiError{status: http.StatusTooManyRequests, code: CodeRateLimited, detail: "Too many sign-in attempts; try again later.", retryAfter: wait}
+	}
+	if ok, wait := s.loginByEmail.Allow(strings.ToLower(in.Email)); !ok {
+		return &apiError{status: http.StatusTooManyRequests, code: CodeRateLimited, detail: "Too many sign-in attempts; try again later.", retryAfter: wait}
+	}
+	ctx := r.Context()
+	host := tenancy.ParseHost(r.Host, s.cfg.BaseDomain)
+	var hostTenant *store.Tenant
+	if !host.Apex {
+		t, err := s.store.ResolveHost(ctx, host.Slug, host.Domain)
+		if errors.Is(err, store.ErrNotFound) {
+			return store.Deny(store.DenyHostUnknown)
+		} else if err != nil {
+			return err
+		}
+		hostTenant = &t
+	}
+	u, err := s.store.UserByEmail(ctx, in.Email)
+	if errors.Is(err, store.ErrNotFound) {
+		_ = auth.VerifyPassword(ctx, in.Password, "")
+		return errBadCredentials
+	} else if err != nil {
+		return err
+	}
+	if err := auth.VerifyPassword(ctx, in.Password, u.PasswordHash); err != nil {
+		if errors.Is(err, auth.ErrPasswordMismatch) {
+			return errBadCredentials
+		}
+		return err
+	}
+	ms, err := s.store.MembershipsOf(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	m, err := chooseMembership(ms, hostTenant, in.Tenant, u.DefaultTenantID)
+	if err != nil {
+		return err
+	}
+	return s.startSession(w, r, u, m, ms)
+}
+
+// chooseMembership picks the tenant of a new session and checks that it may be entered.
+func chooseMembership(ms []store.Membership, host *store.Tenant, named string, def *uuid.UUID) (store.Membership, error) {
+	find := func(match func(store.Membership) bool) (store.Membership, bool) {
+		for _, m := range ms {
+			if match(m) {
+				return m, true
+			}
+		}
+		return store.Membership{}, false
+	}
+	var m store.Membership
+	var ok bool
+	switch {
+	case host != nil:
+		m, ok = find(func(m store.Membership) bool { return m.TenantID == host.ID })
+	case named != "":
+		named = strings.ToLower(strings.TrimSpace(named))
+		m, ok = find(func(m store.Membership) bool { return m.TenantSlug == named || m.TenantID.String() == named })
+	default:
+		if def != nil {
+			m, ok = find(func(m store.Membership) bool {
+				return m.TenantID == *def && m.Status == "active" && m.TenantStatus == "active"
+			})
+		}
+		if !ok {
+			m, ok = find(func(m store.Membership) bool { return m.Status == "active" && m.TenantStatus == "active" })
+		}
+		if !ok {
+			m, ok = find(func(m store.Membership) bool { return m.Status == "active" })
+		}
+	}
+	if !ok || m.Status != "active" {
+		return m, store.Deny(store.DenyNotMember)
+	}
+	if m.TenantStatus != "active" {
+		return m, store.Deny(store.DenySuspended)
+	}
+	return m, nil
+}
+
+// startSession creates the session, sets both cookies and answers with the session view.
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u store.User, m store.Membership, ms []store.Membership) error {
+	token, hash := auth.NewSessionToken()
+	now := s.now()
+	expires := now.Add(s.cfg.SessionTTL)
+	sid, err := s.store.CreateSession(r.Context(), u.ID, m.TenantID, hash, expires)
+	if err != nil {
+		return err
+	}
+	s.setCookie(w, sessionCookie, token, int(s.cfg.SessionTTL.Seconds()))
+	s.issueSignature(w, u.ID, sid, m.TenantID, expires)
+	w.Header().Set("X-User-Id", u.ID.String())
+	return writeJSON(w, http.StatusOK, sessionBody(u, tenantView{ID: m.TenantID, Slug: m.TenantSlug, Name: m.TenantName}, m.Role, ms))
+}
+
+// issueSignature sets tenant_sig for (user, session, tenant); it never outlives the session.
+func (s *Server) issueSignature(w http.ResponseWriter, user, session, tenant uuid.UUID, expires time.Time) {
+	now := s.now()
+	v := s.cfg.Keyring.Sign(tenancy.Claims{TenantID: tenant, UserID: user, SessionID: session, IssuedAt: now.Unix(), ExpiresAt: expires.Unix()})
+	s.setCookie(w, sigCookie, v, int(expires.Sub(now).Seconds()))
+}
+
+// logout revokes the session named by the cookie, whatever state its tenant_sig is in, and
+// clears both cookies.
+func (s *Server) logout(w http.ResponseWriter, r *http.Request, _ *store.Scope) error {
+	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
+		if err := s.store.RevokeSession(r.Context(), auth.HashToken(c.Value)); err != nil {
+			return err
+		}
+	}
+	s.clearCookie(w, sessionCookie)
+	s.clearCookie(w, sigCookie)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) session(w http.ResponseWriter, r *http.Request, sc *store.Scope) error {
+	a, err := sc.Verify(r.Context())
+	if err != nil {
+		return err
+	}
+	u, err := s.store.UserByID(r.Context(), a.UserID)
+	if err != nil {
+		return err
+	}
+	ms, err := s.store.MembershipsOf(r.Context(), a.UserID)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, sessionBody(u, tenantView{ID: a.TenantID, Slug: a.TenantSlug, Name: a.TenantName}, a.Role, ms))
+}
+
+type switchRequest struct {
+	Tenant string `json:"tenant"`
+}
+
+// switchTenant moves the session to another tenant where the user has an active membership;
+// role and permissions become that membership's.
+func (s *Server) switchTenant(w http.ResponseWriter, r *http.Request, sc *store.Scope) error {
+	a := sc.Verified()
+	if a.SessionID == uuid.Nil {
+		return errForbidden("An API token is bound to its tenant and cannot switch.")
+	}
+	var in switchRequest
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if strings.TrimSpace(in.Tenant) == "" {
+		return errField("tenant", "is required")
+	}
+	ctx := r.Context()
+	ms, err := s.store.MembershipsOf(ctx, a.UserID)
+	if err != nil {
+		return err
+	}
+	m, err := chooseMembership(ms, nil, in.Tenant, nil)
+	if err != nil {
+		return err
+	}
+	if err := s.store.SwitchSession(ctx, a.SessionID, a.UserID, m.TenantID); err != nil {
+		return err
+	}
+	u, err := s.store.UserByID(ctx, a.UserID)
+	if err != nil {
+		return err
+	}
+	if err := sc.AuditEvent(ctx, "session.switch_out", "tenant", m.TenantID.String(), nil); err != nil {
+		return err
+	}
+	s.issueSignature(w, a.UserID, a.SessionID, m.TenantID, s.now().Add(s.cfg.SessionTTL))
+	return writeJSON(w, http.StatusOK, sessionBody(u, tenantView{ID: m.TenantID, Slug: m.TenantSlug, Name: m.TenantName}, m.Role, ms))
+}
+
+type registerRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+	Name     string `json:"name"`
+	Tenant   string `json:"tenant"`
+}
+
+// register signs a new client up with the tenant of the host (at the apex: the tenant named by
+// slug in the body), when the tenant allows self-registration.
+func (s *Server) register(w http.ResponseWriter, r *http.Request, _ *store.Scope) error {
+	var in registerRequest
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	var f fields
+	in.Email = strings.TrimSpace(in.Email)
+	if a, err := mail.ParseAddress(in.Email); err != nil || a.Address != in.Email {
+		f.add("email", "must be a valid email address")
+	}
+	if len(in.Password) < 10 || len(in.Password) > 200 {
+		f.add("password", "must be 10 to 200 characters")
+	}
+	in.Name = strings.TrimSpace(in.Name)
+	if in.Name == "" || len(in.Name) > 200 {
+		f.add("name", "is required (at most 200 characters)")
+	}
+	if err := f.err(); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	host := tenancy.ParseHost(r.Host, s.cfg.BaseDomain)
+	var t store.Tenant
+	var err error
+	if !host.Apex {
+		t, err = s.store.ResolveHost(ctx, host.Slug, host.Domain)
+	} else if in.Tenant != "" && tenancy.SlugPattern.MatchString(in.Tenant) {
+		t, err = s.store.TenantByRef(ctx, in.Tenant)
+	} else {
+		err = store.ErrNotFound
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Deny(store.DenyHostUnknown)
+	} else if err != nil {
+		return err
+	}
+	if t.Status != "active" {
+		return store.Deny(store.DenySuspended)
+	}
+	hash, err := auth.HashPassword(ctx, in.Password)
+	if err != nil {
+		return err
+	}
+	u, err := s.store.RegisterClient(ctx, t, in.Email, in.Name, hash)
+	if errors.Is(err, store.ErrRegistrationClosed) {
+		return errForbidden("This tenant does not allow self-registration.")
+	}
+	var ce *store.ConflictError
+	if errors.As(err, &ce) {
+		return errConflict("An account with this email already exists; sign in instead.")
+	}
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, map[string]any{
+		"user": userView{ID: u.ID, Email: u.Email, Name: u.Name}, "tenant": tenantView{ID: t.ID, Slug: t.Slug, Name: t.Name}, "role": auth.RoleClient,
+	})
+}

@@ -1,0 +1,334 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"tenantd/internal/auth"
+	"tenantd/internal/store"
+	"tenantd/internal/tenancy"
+)
+
+func (s *Server) bookingRoutes() []Route {
+	return []Route{
+		{Method: "GET", Pattern: "/api/bookings", Kind: KindTenant, Permission: auth.PermBookingsUse, Summary: "List bookings (clients: their own)", Handler: s.listBookings},
+		{Method: "POST", Pattern: "/api/bookings", Kind: KindTenant, Permission: auth.PermBookingsUse, Creates: true, Summary: "Create a booking (clients: for themselves)", Handler: s.createBooking},
+		{Method: "GET", Pattern: "/api/bookings/{id}", Kind: KindTenant, Permission: auth.PermBookingsUse, Summary: "Get a booking", Handler: s.getBooking},
+		{Method: "PUT", Pattern: "/api/bookings/{id}", Kind: KindTenant, Permission: auth.PermBookingsUse, Summary: "Replace a booking's schedule and notes", Handler: s.putBooking},
+		{Method: "DELETE", Pattern: "/api/bookings/{id}", Kind: KindTenant, Permission: auth.PermBookingsUse, Summary: "Delete a booking", Handler: s.deleteBooking},
+		{Method: "POST", Pattern: "/api/bookings/{id}/confirm", Kind: KindTenant, Permission: auth.PermBookingsConfirm, Summary: "Confirm a booking", Handler: s.confirmBooking},
+		{Method: "GET", Pattern: "/api/bookings/availability", Kind: KindPublic, HostTenant: true, Summary: "Free slots for a service on a date", Handler: s.availability},
+		{Method: "GET", Pattern: "/api/admin/bookings", Kind: KindTenant, Permission: auth.PermBookingsAll, Summary: "Every booking, with filters", Handler: s.adminBookings},
+		{Method: "GET", Pattern: "/api/admin/bookings/stats", Kind: KindTenant, Permission: auth.PermBookingsAll, Summary: "Booking counts", Handler: s.bookingStats},
+		{Method: "GET", Pattern: "/api/portal/bookings", Kind: KindTenant, Permission: auth.PermBookingsUse, Summary: "The caller's own bookings", Handler: s.portalBookings},
+		{Method: "POST", Pattern: "/api/portal/bookings", Kind: KindTenant, Permission: auth.PermBookingsUse, Creates: true, Summary: "Book for oneself", Handler: s.portalCreateBooking},
+	}
+}
+
+func bookingID(b store.Booking) uuid.UUID { return b.ID }
+
+// ownFilter is the client-own rule: clients are limited to their own records, staff are not.
+func ownFilter(a *store.Access) *uuid.UUID {
+	if auth.Role(a.Role).IsStaff() {
+		return nil
+	}
+	return &a.UserID
+}
+
+func bookingFilter(r *http.Request) (store.BookingFilter, error) {
+	var f store.BookingFilter
+	var err error
+	if f.From, err = queryTime(r, "from"); err != nil {
+		return f, err
+	}
+	if f.To, err = queryTime(r, "to"); err != nil {
+		return f, err
+	}
+	f.Status = r.URL.Query().Get("status")
+	if f.Status != "" && !slices.Contains(bookingStatuses, f.Status) {
+		return f, errField("status", "must be one of pending, confirmed, cancelled, completed")
+	}
+	if c := r.URL.Query().Get("client"); c != "" {
+		id, err := uuid.Parse(c)
+		if err != nil {
+			return f, errField("client", "must be a user id")
+		}
+		f.ClientID = &id
+	}
+	return f, nil
+}
+
+var bookingStatuses = []string{"pending", "confirmed", "cancelled", "completed"}
+
+func (s *Server) listBookingsFor(w http.ResponseWriter, r *http.Request, sc *store.Scope, own bool) error {
+	p, err := page(r)
+	if err != nil {
+		return err
+	}
+	f, err := bookingFilter(r)
+	if err != nil {
+		return err
+	}
+	a, err := sc.Verify(r.Context())
+	if err != nil {
+		return err
+	}
+	if own {
+		f.ClientID = &a.UserID
+	} else if c := ownFilter(a); c != nil {
+		f.ClientID = c
+	}
+	items, err := sc.ListBookings(r.Context(), f, p)
+	if err != nil {
+		return err
+	}
+	return writeList(w, items, p, bookingID)
+}
+
+func (s *Server) listBookings(w http.ResponseWriter, r *http.Request, sc *store.Scope) error {
+	return s.listBookingsFor(w, r, sc, false)
+}
+
+func (s *Server) portalBookings(w http.ResponseWriter, r *http.Request, sc *store.Scope) error {
+	return s.listBookingsFor(w, r, sc, true)
+}
+
+func (s *Server) adminBookings(w http.ResponseWriter, r *http.Request, sc *store.Scope) error {
+	return s.listBookingsFor(w, r, sc, false)
+}
+
+// getBooking reads the row in the same round trip as the caller's verification, then applies
+// the client-own rule: another client's booking is the same 404 as a missing one.
+func (s *Server) getBooking(w http.ResponseWriter, r *http.Request, sc *store.Scope) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	b, err := sc.GetBooking(r.Context(), id, nil)
+	if err != nil {
+		return err
+	}
+	if c := ownFilter(sc.Verified()); c != nil && b.ClientID != *c {
+		return errNotFound()
+	}
+	return writeJSON(w, http.StatusOK, b)
+}
+
+type bookingBody struct {
+	ServiceID        *uuid.UUID `json:"service_id"`
+	ClientID         *uuid.UUID `json:"client_id"`
+	ServiceRequestID *uuid.UUID `json:"service_request_id"`
+	AssigneeID       *uuid.UUID `json:"assignee_id"`
+	StartsAt         *time.Time `json:"starts_at"`
+	EndsAt           *time.Time `json:"ends_at"`
+	Notes            string     `json:"notes"`
+	Status           string     `json:"status"`
+}
+
+func (b bookingBody) validate(f *fields) {
+	if b.ServiceID == nil {
+		f.add("service_id", "is required")
+	}
+	if b.StartsAt == nil {
+		f.add("starts_at", "is required (RFC 3339)")
+	}
+	if b.StartsAt != nil && b.EndsAt != nil && !b.EndsAt.After(*b.StartsAt) {
+		f.add("ends_at", "must be after starts_at")
+	}
+	if len(b.Notes) > 5000 {
+		f.add("notes", "is at most 5000 characters")
+	}
+	if b.Status != "" && !slices.Contains(bookingStatuses, b.Status) {
+		f.add("status", "must be one of pending, confirmed, cancelled, completed")
+	}
+}
+
+func (s *Server) createBookingAs(w http.ResponseWriter, r *http.Request, sc *store.Scope, forSelf bool) error {
+	a := sc.Verified()
+	var b bookingBody
+	if err := decode(r, &b); err != nil {
+		return err
+	}
+	var f fields
+	b.validate(&f)
+	staff := auth.Role(a.Role).IsStaff() && !forSelf
+	client := a.UserID
+	switch {
+	case staff && b.ClientID == nil:
+		f.add("client_id", "is required")
+	case staff:
+		client = *b.ClientID
+	case b.ClientID != nil && *b.ClientID != a.UserID:
+		f.add("client_id", "clients book for themselves")
+	}
+	if !staff && (b.Status != "" && b.Status != "pending") {
+		f.add("status", "new bookings start as pending")
+	}
+	if !staff && b.AssigneeID != nil {
+		f.add("assignee_id", "is set by staff")
+	}
+	if err := f.err(); err != nil {
+		return err
+	}
+	in := store.BookingInput{ServiceID: *b.ServiceID, ClientID: client, ServiceRequestID: b.ServiceRequestID,
+		AssigneeID: b.AssigneeID, StartsAt: *b.StartsAt, Notes: b.Notes, Status: b.Status}
+	if b.EndsAt != nil {
+		in.EndsAt = *b.EndsAt
+	}
+	if !staff && in.ServiceRequestID != nil {
+		// A client may only attach a booking to a request of their own.
+		if _, err := sc.OwnServiceRequest(r.Context(), *in.ServiceRequestID, a.UserID); err != nil {
+			return errField("service_request_id", "no such service request")
+		}
+	}
+	v, err := sc.CreateBooking(r.Context(), in)
+	if errors.Is(err, store.ErrNotFound) {
+		return errField("service_id", "no such service")
+	}
+	if errors.Is(err, store.ErrInvalidReference) {
+		return errValidation("client_id, service_request_id or assignee_id names nothing in this tenant.")
+	}
+	if err != nil {
+		return err
+	}
+	if err := sc.AuditEvent(r.Context(), "booking.create", "booking", v.ID.String(), nil); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, v)
+}
+
+func (s *Server) createBooking(w http.ResponseWriter, r *http.Request, sc *store.Scope) error {
+	return s.createBookingAs(w, r, sc, false)
+}
+
+func (s *Server) portalCreateBooking(w http.ResponseWriter, r *http.Request, sc *store.Scope) error {
+	return s.createBookingAs(w, r, sc, true)
+}
+
+// putBooking replaces a booking's service, schedule, notes and status. Clients may change only
+// their own bookings, and only to reschedule or cancel.
+func (s *Server) putBooking(w http.ResponseWriter, r *http.Request, sc *store.Scope) error {
+	a := sc.Verified()
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var b bookingBody
+	if err := decode(r, &b); err != nil {
+		return err
+	}
+	own := ownFilter(a)
+	cur, err := sc.GetBooking(r.Context(), id, own)
+	if err != nil {
+		return err
+	}
+	var f fields
+	b.validate(&f)
+	if b.ClientID != nil && *b.ClientID != cur.ClientID {
+		f.add("client_id", "cannot be changed; create a new booking")
+	}
+	if b.ServiceRequestID != nil && (cur.ServiceRequestID == nil || *b.ServiceRequestID != *cur.ServiceRequestID) {
+		f.add("service_request_id", "cannot be changed")
+	}
+	if b.Status == "" {
+		b.Status = cur.Status
+	}
+	if own != nil {
+		if b.Status != cur.Status && b.Status != "cancelled" {
+			f.add("status", "clients may only cancel")
+		}
+		if b.AssigneeID != nil && (cur.AssigneeID == nil || *b.AssigneeID != *cur.AssigneeID) {
+			f.add("assignee_id", "is set by staff")
+		}
+		b.AssigneeID = cur.AssigneeID
+	}
+	if err := f.err(); err != nil {
+		return err
+	}
+	in := store.BookingInput{ServiceID: *b.ServiceID, AssigneeID: b.AssigneeID, StartsAt: *b.StartsAt, Notes: b.Notes, Status: b.Status}
+	if b.EndsAt != nil {
+		in.EndsAt = *b.EndsAt
+	}
+	v, err := sc.UpdateBooking(r.Context(), id, own, in)
+	if errors.Is(err, store.ErrNotFound) {
+		return errField("service_id", "no such service")
+	}
+	if errors.Is(err, store.ErrInvalidReference) {
+		return errField("assignee_id", "no such team member")
+	}
+	if err != nil {
+		return err
+	}
+	if err := sc.AuditEvent(r.Context(), "booking.update", "booking", id.String(), nil); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) deleteBooking(w http.ResponseWriter, r *http.Request, sc *store.Scope) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := sc.DeleteBooking(r.Context(), id, ownFilter(sc.Verified())); err != nil {
+		return err
+	}
+	if err := sc.AuditEvent(r.Context(), "booking.delete", "booking", id.String(), nil); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) confirmBooking(w http.ResponseWriter, r *http.Request, sc *store.Scope) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	v, err := sc.ConfirmBooking(r.Context(), id)
+	var ce *store.ConflictError
+	if errors.As(err, &ce) {
+		return errConflict("Only a pending booking can be confirmed.")
+	}
+	if err != nil {
+		return err
+	}
+	if err := sc.AuditEvent(r.Context(), "booking.confirm", "booking", id.String(), nil); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) bookingStats(w http.ResponseWriter, r *http.Request, sc *store.Scope) error {
+	st, err := sc.GetBookingStats(r.Context())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, st)
+}
+
+// availability lists free slots of a service on a date, for the public booking page.
+func (s *Server) availability(w http.ResponseWriter, r *http.Request, sc *store.Scope) error {
+	q := r.URL.Query()
+	var f fields
+	slug := q.Get("service")
+	if !tenancy.SlugPattern.MatchString(slug) {
+		f.add("service", "is required: a service slug")
+	}
+	day, err := time.Parse(time.DateOnly, q.Get("date"))
+	if err != nil {
+		f.add("date", "is required: YYYY-MM-DD")
+	}
+	if err := f.err(); err != nil {
+		return err
+	}
+	svc, slots, err := sc.Availability(r.Context(), slug, day, s.now())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"service": svc.Slug, "date": day.Format(time.DateOnly), "slots": slots})
+}

@@ -1,0 +1,185 @@
+// Package httpapi is tenantd's HTTP surface: the edge middleware, the one route table from
+// which the mux and the OpenAPI document are built, the tenant wrapper that every tenant route
+// passes, and the handlers.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"tenantd/internal/obs"
+	"tenantd/internal/ratelimit"
+	"tenantd/internal/store"
+	"tenantd/internal/tenancy"
+)
+
+// Config is what the server needs beyond the store.
+type Config struct {
+	BaseDomain     string
+	SecureCookies  bool
+	Keyring        *tenancy.Keyring
+	OperatorToken  string
+	StorageDir     string
+	SessionTTL     time.Duration
+	Logger         *slog.Logger
+	LoginPerMinute int // per IP and per email; 0 means the default
+}
+
+// Server serves the API.
+type Server struct {
+	cfg     Config
+	store   *store.Store
+	log     *slog.Logger
+	routes  []Route
+	handler http.Handler
+	mux     *http.ServeMux
+
+	loginByIP    *ratelimit.Limiter
+	loginByEmail *ratelimit.Limiter
+	now          func() time.Time
+}
+
+// New builds the server and its route table.
+func New(st *store.Store, cfg Config) *Server {
+	if cfg.BaseDomain == "" {
+		cfg.BaseDomain = "localhost"
+	}
+	if cfg.SessionTTL == 0 {
+		cfg.SessionTTL = 12 * time.Hour
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.LoginPerMinute == 0 {
+		cfg.LoginPerMinute = 20
+	}
+	s := &Server{cfg: cfg, store: st, log: cfg.Logger, now: time.Now,
+		loginByIP:    ratelimit.New(cfg.LoginPerMinute*3, cfg.LoginPerMinute*3),
+		loginByEmail: ratelimit.New(cfg.LoginPerMinute, cfg.LoginPerMinute),
+	}
+	s.routes = s.routeTable()
+	s.mux = buildMux(s, s.routes)
+	s.handler = s.edge(http.NewCrossOriginProtection().Handler(s.mux))
+	return s
+}
+
+// ServeHTTP serves one request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Routes returns the route table (for the OpenAPI document, coverage and tests).
+func (s *Server) Routes() []Route { return s.routes }
+
+// buildMux registers every route of the table, each behind the wrapper its kind demands. It
+// is the only place in the program that registers handlers.
+func buildMux(s *Server, routes []Route) *http.ServeMux {
+	mux := http.NewServeMux()
+	for _, rt := range routes {
+		mux.Handle(rt.Method+" "+rt.Pattern, s.wrap(rt))
+	}
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, r, errNotFound())
+	}))
+	return mux
+}
+
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+
+// edge is the outermost layer: request id, removal of client-supplied identity headers, panic
+// recovery, body limit and the access log.
+func (s *Server) edge(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rid := r.Header.Get("X-Request-Id")
+		if !requestIDPattern.MatchString(rid) {
+			rid = newRequestID()
+		}
+		w.Header().Set("X-Request-Id", rid)
+		stripIdentityHeaders(r.Header)
+		ri := &obs.RequestInfo{RequestID: rid}
+		r = r.WithContext(obs.WithRequest(r.Context(), ri))
+		rec := &statusRecorder{ResponseWriter: w}
+		limit := int64(1 << 20)
+		if r.URL.Path == "/api/uploads" {
+			limit = 10 << 20
+		}
+		r.Body = http.MaxBytesReader(rec, r.Body, limit)
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.log.ErrorContext(r.Context(), "panic", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				if !rec.wrote {
+					writeProblem(rec, r, fmt.Errorf("panic: %v", p))
+				}
+			}
+			route := r.Pattern
+			if route == "" {
+				route = "unmatched"
+			}
+			s.log.InfoContext(r.Context(), "request", "method", r.Method, "route", route, "status", rec.status(),
+				"duration_ms", float64(time.Since(start).Microseconds())/1000)
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+// stripIdentityHeaders removes every header through which a client might try to name a tenant
+// or a user. Nothing downstream reads them; removing them also keeps them out of logs and of
+// anything proxied on.
+func stripIdentityHeaders(h http.Header) {
+	for k := range h {
+		lk := strings.ToLower(k)
+		if strings.HasPrefix(lk, "x-tenant") || lk == "x-user-id" {
+			delete(h, k)
+		}
+	}
+}
+
+func newRequestID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code  int
+	wrote bool
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if !s.wrote {
+		s.code, s.wrote = code, true
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if !s.wrote {
+		s.code, s.wrote = http.StatusOK, true
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusRecorder) status() int {
+	if !s.wrote {
+		return http.StatusOK
+	}
+	return s.code
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// logError records an unexpected error with the request's identity.
+func (s *Server) logError(ctx context.Context, msg string, err error) {
+	s.log.ErrorContext(ctx, msg, "error", err.Error())
+}

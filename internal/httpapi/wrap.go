@@ -1,0 +1,479 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"tenantd/internal/auth"
+	"tenantd/internal/obs"
+	"tenantd/internal/store"
+	"tenantd/internal/tenancy"
+)
+
+// Cookie names.
+const (
+	sessionCookie = "tenantd_session"
+	sigCookie     = "tenant_sig"
+)
+
+// wrap puts a route behind the wrapper its kind demands. There is no other way into a handler.
+func (s *Server) wrap(rt Route) http.Handler {
+	switch rt.Kind {
+	case KindTenant:
+		if rt.Permission == "" {
+			panic("tenant route " + rt.Method + " " + rt.Pattern + " declares no permission")
+		}
+		return s.tenantRoute(rt)
+	case KindPublic:
+		return s.publicRoute(rt)
+	case KindPlatform:
+		return s.platformRoute(rt)
+	}
+	panic("route " + rt.Method + " " + rt.Pattern + " declares no kind")
+}
+
+// claim reads the caller's credentials: a bearer API token, or the session cookie with its
+// tenant_sig. present is false when the request carries none. The tenant comes only from the
+// verified signature or the token, never from headers, query strings or bodies.
+func (s *Server) claim(r *http.Request) (c store.Claim, present bool, err error) {
+	host := tenancy.ParseHost(r.Host, s.cfg.BaseDomain)
+	c = store.Claim{HostSlug: host.Slug, HostDomain: host.Domain}
+	if h := r.Header.Get("Authorization"); h != "" {
+		tok, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok {
+			return c, true, store.Deny(store.DenyUnauthenticated)
+		}
+		tid, hash, err := auth.ParseAPIToken(strings.TrimSpace(tok))
+		if err != nil {
+			return c, true, store.Deny(store.DenyUnauthenticated)
+		}
+		c.TenantID, c.TokenHash = tid, hash
+		return c, true, nil
+	}
+	sess, err := r.Cookie(sessionCookie)
+	if err != nil || sess.Value == "" {
+		return c, false, nil
+	}
+	sig, err := r.Cookie(sigCookie)
+	if err != nil || sig.Value == "" {
+		return c, true, &signatureError{reason: "missing"}
+	}
+	claims, err := s.cfg.Keyring.Verify(sig.Value, s.now())
+	if err != nil {
+		return c, true, &signatureError{reason: err.Error()}
+	}
+	c.TenantID, c.UserID, c.SessionID = claims.TenantID, claims.UserID, claims.SessionID
+	c.SessionHash = auth.HashToken(sess.Value)
+	return c, true, nil
+}
+
+// signatureError is a tenant_sig that failed before reaching the database.
+type signatureError struct{ reason string }
+
+func (e *signatureError) Error() string { return "tenant_sig: " + e.reason }
+
+// refuse renders a refusal of the caller's credentials, clears what can no longer be used and
+// records the security events that matter.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	var se *signatureError
+	var de *store.DenialError
+	switch {
+	case errors.As(err, &se):
+		s.clearCookie(w, sigCookie)
+		s.securityEvent(r, "invalid_tenant_signature", uuid.Nil, map[string]any{"reason": se.reason})
+		err = store.Deny(store.DenySignature)
+	case errors.As(err, &de):
+		switch de.Reason {
+		case store.DenyUnauthenticated:
+			if _, cerr := r.Cookie(sessionCookie); cerr == nil {
+				s.clearCookie(w, sessionCookie)
+				s.clearCookie(w, sigCookie)
+			}
+		case store.DenySignature:
+			s.clearCookie(w, sigCookie)
+			s.securityEvent(r, "invalid_tenant_signature", uuid.Nil, map[string]any{"reason": "binding"})
+		case store.DenyHostMismatch:
+			s.securityEvent(r, "tenant_mismatch", uuid.Nil, nil)
+		}
+	}
+	writeProblem(w, r, err)
+}
+
+// fail renders a handler's error; denials go through refuse.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var se *signatureError
+	var de *store.DenialError
+	if errors.As(err, &se) || errors.As(err, &de) {
+		s.refuse(w, r, err)
+		return
+	}
+	if p := asProblem(err); p.status >= 500 {
+		s.logError(r.Context(), "request failed", err)
+	}
+	writeProblem(w, r, err)
+}
+
+func (s *Server) securityEvent(r *http.Request, kind string, tenant uuid.UUID, detail map[string]any) {
+	if detail == nil {
+		detail = map[string]any{}
+	}
+	detail["host"] = r.Host
+	detail["path"] = r.URL.Path
+	detail["ip"] = clientIP(r)
+	if ri := obs.Request(r.Context()); ri != nil {
+		detail["request_id"] = ri.RequestID
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), defaultEventTimeout)
+	defer cancel()
+	if err := s.store.RecordPlatformEvent(ctx, tenant, kind, "http", detail); err != nil {
+		s.logError(r.Context(), "record security event", err)
+	}
+	s.log.WarnContext(r.Context(), "security event", "kind", kind)
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// noteAccess records the verified identity for logs and the X-User-Id response header.
+func noteAccess(w http.ResponseWriter, r *http.Request, a *store.Access) {
+	if a == nil {
+		return
+	}
+	if ri := obs.Request(r.Context()); ri != nil {
+		user := ""
+		if a.UserID != uuid.Nil {
+			user = a.UserID.String()
+		}
+		ri.SetIdentity(a.TenantID.String(), user)
+	}
+	if a.UserID != uuid.Nil {
+		w.Header().Set("X-User-Id", a.UserID.String())
+	}
+}
+
+func authorizer(p auth.Permission) func(*store.Access) error {
+	return func(a *store.Access) error {
+		if !auth.Role(a.Role).Allows(p) {
+			return store.Deny(store.DenyForbidden)
+		}
+		return nil
+	}
+}
+
+// tenantRoute is the tenant wrapper: authenticate, resolve and verify the tenant (signature or
+// token, host cross-check), check membership, tenant status and permission, and only then let
+// the handler's results or writes through.
+func (s *Server) tenantRoute(rt Route) http.Handler {
+	authorize := authorizer(rt.Permission)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, present, err := s.claim(r)
+		if err == nil && !present {
+			err = s.unauthenticated(r, c)
+		}
+		if err != nil {
+			s.refuse(w, r, err)
+			return
+		}
+		readOnly := r.Method == http.MethodGet || r.Method == http.MethodHead
+		sc := s.store.RequestScope(c, readOnly, authorize)
+		if readOnly {
+			s.serveRead(w, r, rt, sc)
+		} else {
+			s.serveWrite(w, r, rt, sc)
+		}
+	})
+}
+
+// unauthenticated is the answer to a request without credentials: 404 tenant_not_found when
+// the host names no tenant at all, 401 otherwise.
+func (s *Server) unauthenticated(r *http.Request, c store.Claim) error {
+	if c.HostSlug != "" || c.HostDomain != "" {
+		if _, err := s.store.ResolveHost(r.Context(), c.HostSlug, c.HostDomain); errors.Is(err, store.ErrNotFound) {
+			return store.Deny(store.DenyHostUnknown)
+		}
+	}
+	return store.Deny(store.DenyUnauthenticated)
+}
+
+// serveRead runs a read-only handler. Its first query carries the claim's verification in the
+// same round trip; nothing it writes reaches the client before the claim is verified, and a
+// refused claim takes precedence over whatever the handler answered.
+func (s *Server) serveRead(w http.ResponseWriter, r *http.Request, rt Route, sc *store.Scope) {
+	gw := &guardWriter{w: w, r: r, sc: sc, s: s}
+	err := rt.Handler(gw, r, sc)
+	if gw.started {
+		if err != nil && !gw.denied {
+			s.logError(r.Context(), "handler failed after writing", err)
+		}
+		return
+	}
+	if a, verr := sc.Verify(r.Context()); verr != nil {
+		s.refuse(w, r, verr)
+		return
+	} else {
+		noteAccess(w, r, a)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// guardWriter verifies the scope's claim before the first byte of a read response leaves.
+type guardWriter struct {
+	w       http.ResponseWriter
+	r       *http.Request
+	sc      *store.Scope
+	s       *Server
+	started bool
+	denied  bool
+}
+
+func (g *guardWriter) Header() http.Header { return g.w.Header() }
+
+func (g *guardWriter) WriteHeader(code int) {
+	if g.started {
+		return
+	}
+	g.started = true
+	a, err := g.sc.Verify(g.r.Context())
+	if err != nil {
+		g.denied = true
+		h := g.w.Header()
+		for k := range h {
+			if k != "X-Request-Id" {
+				delete(h, k)
+			}
+		}
+		g.s.refuse(g.w, g.r, err)
+		return
+	}
+	noteAccess(g.w, g.r, a)
+	g.w.WriteHeader(code)
+}
+
+func (g *guardWriter) Write(b []byte) (int, error) {
+	if !g.started {
+		g.WriteHeader(http.StatusOK)
+	}
+	if g.denied {
+		return len(b), nil
+	}
+	return g.w.Write(b)
+}
+
+func (g *guardWriter) Unwrap() http.ResponseWriter { return g.w }
+
+// serveWrite runs a handler that may change data: the claim is verified when the transaction
+// opens, before the handler runs; the handler's response is held until the transaction
+// commits, so a client never sees a success that was rolled back.
+func (s *Server) serveWrite(w http.ResponseWriter, r *http.Request, rt Route, sc *store.Scope) {
+	ctx := r.Context()
+	if err := sc.Begin(ctx); err != nil {
+		s.refuse(w, r, err)
+		return
+	}
+	noteAccess(w, r, sc.Verified())
+	bw := &bufferedWriter{header: http.Header{}}
+	var err error
+	replayed := false
+	if rt.Creates && r.Header.Get("Idempotency-Key") != "" {
+		replayed, err = s.idempotent(bw, r, rt, sc)
+	} else {
+		err = rt.Handler(bw, r, sc)
+	}
+	commit := err == nil && bw.status() < 400 && !replayed
+	if eerr := sc.End(context.WithoutCancel(ctx), commit); eerr != nil && err == nil {
+		err = eerr
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	bw.flushTo(w)
+}
+
+// idempotent runs a creating handler under an Idempotency-Key, scoped to (tenant, user, key).
+// The key's row is inserted in the request's transaction: a concurrent duplicate blocks on the
+// unique index until the first commits and then replays its response, so there is exactly one
+// effect; if the first rolled back, the duplicate runs instead.
+func (s *Server) idempotent(bw *bufferedWriter, r *http.Request, rt Route, sc *store.Scope) (replayed bool, err error) {
+	key := r.Header.Get("Idempotency-Key")
+	if len(key) > 255 {
+		return false, errField("Idempotency-Key", "must be at most 255 characters")
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return false, err
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	h := sha256.New()
+	h.Write([]byte(r.Method + " " + r.URL.Path + "?" + r.URL.RawQuery + "\n" + r.Header.Get("Content-Type") + "\n"))
+	h.Write(body)
+	hash := h.Sum(nil)
+	prior, err := sc.ClaimIdempotencyKey(r.Context(), key, hash)
+	if err != nil {
+		return false, err
+	}
+	if prior != nil {
+		if subtle.ConstantTimeCompare(prior.RequestHash, hash) != 1 {
+			return false, problem(http.StatusUnprocessableEntity, CodeIdempotencyReused, "This Idempotency-Key was used with a different request.")
+		}
+		bw.header.Set("Content-Type", prior.ContentType)
+		bw.header.Set("Idempotent-Replayed", "true")
+		bw.WriteHeader(prior.StatusCode)
+		bw.body.Write(prior.Body)
+		return true, nil
+	}
+	if err := rt.Handler(bw, r, sc); err != nil {
+		return false, err
+	}
+	if bw.status() < 400 {
+		return false, sc.SaveIdempotentResponse(r.Context(), key, bw.status(), bw.header.Get("Content-Type"), bw.body.Bytes())
+	}
+	return false, nil
+}
+
+// bufferedWriter holds a response until the transaction behind it has committed.
+type bufferedWriter struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (b *bufferedWriter) Header() http.Header { return b.header }
+
+func (b *bufferedWriter) WriteHeader(code int) {
+	if b.code == 0 {
+		b.code = code
+	}
+}
+
+func (b *bufferedWriter) Write(p []byte) (int, error) {
+	if b.code == 0 {
+		b.code = http.StatusOK
+	}
+	return b.body.Write(p)
+}
+
+func (b *bufferedWriter) status() int {
+	if b.code == 0 {
+		return http.StatusNoContent
+	}
+	return b.code
+}
+
+func (b *bufferedWriter) flushTo(w http.ResponseWriter) {
+	h := w.Header()
+	for k, v := range b.header {
+		h[k] = v
+	}
+	w.WriteHeader(b.status())
+	_, _ = w.Write(b.body.Bytes())
+}
+
+// publicRoute serves a route that needs no caller. Routes that belong to a tenant get the
+// host's tenant (or, at the apex, the signed-in caller's verified tenant); with neither the
+// answer is 404 tenant_not_found.
+func (s *Server) publicRoute(rt Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var sc *store.Scope
+		if rt.HostTenant {
+			var err error
+			if sc, err = s.hostScope(w, r); err != nil {
+				s.refuse(w, r, err)
+				return
+			}
+		}
+		bw := &bufferedWriter{header: http.Header{}}
+		if err := rt.Handler(bw, r, sc); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		bw.flushTo(w)
+	})
+}
+
+// hostScope resolves the tenant of a public tenant route. On a tenant host, a caller whose
+// credentials verify for that same tenant gets their own (role-aware) scope; anyone else gets
+// the anonymous view of the host's tenant.
+func (s *Server) hostScope(w http.ResponseWriter, r *http.Request) (*store.Scope, error) {
+	ctx := r.Context()
+	host := tenancy.ParseHost(r.Host, s.cfg.BaseDomain)
+	c, present, cerr := s.claim(r)
+	if !host.Apex {
+		t, err := s.store.ResolveHost(ctx, host.Slug, host.Domain)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, store.Deny(store.DenyHostUnknown)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if t.Status != "active" {
+			return nil, store.Deny(store.DenySuspended)
+		}
+		if present && cerr == nil && c.TenantID == t.ID {
+			sc := s.store.RequestScope(c, true, nil)
+			if a, err := sc.Verify(ctx); err == nil {
+				noteAccess(w, r, a)
+				return sc, nil
+			}
+		}
+		return s.store.HostScope(t, true), nil
+	}
+	if !present {
+		return nil, store.Deny(store.DenyHostUnknown)
+	}
+	if cerr != nil {
+		return nil, cerr
+	}
+	sc := s.store.RequestScope(c, true, nil)
+	a, err := sc.Verify(ctx)
+	if err != nil {
+		return nil, err
+	}
+	noteAccess(w, r, a)
+	return sc, nil
+}
+
+// platformRoute admits only the operator token. Tenant cookies and tokens never work here.
+func (s *Server) platformRoute(rt Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || s.cfg.OperatorToken == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.OperatorToken)) != 1 {
+			writeProblem(w, r, store.Deny(store.DenyUnauthenticated))
+			return
+		}
+		if ri := obs.Request(r.Context()); ri != nil {
+			ri.SetIdentity("", "operator")
+		}
+		bw := &bufferedWriter{header: http.Header{}}
+		if err := rt.Handler(bw, r, nil); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		bw.flushTo(w)
+	})
+}
+
+func (s *Server) setCookie(w http.ResponseWriter, name, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteLaxMode})
+}
+
+func (s *Server) clearCookie(w http.ResponseWriter, name string) { s.setCookie(w, name, "", -1) }

@@ -1,0 +1,301 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// Booking is a client's appointment for a service.
+type Booking struct {
+	ID               uuid.UUID  `json:"id"`
+	ServiceID        uuid.UUID  `json:"service_id"`
+	ClientID         uuid.UUID  `json:"client_id"`
+	ServiceRequestID *uuid.UUID `json:"service_request_id"`
+	AssigneeID       *uuid.UUID `json:"assignee_id"`
+	StartsAt         time.Time  `json:"starts_at"`
+	EndsAt           time.Time  `json:"ends_at"`
+	Status           string     `json:"status"`
+	Notes            string     `json:"notes"`
+	CreatedAt        time.Time  `json:"created_at"`
+	UpdatedAt        time.Time  `json:"updated_at"`
+}
+
+const bookingColumns = `id, service_id, client_id, service_request_id, assignee_id, starts_at, ends_at, status, notes, created_at, updated_at`
+
+func scanBooking(r pgx.Rows) (Booking, error) {
+	var b Booking
+	err := r.Scan(&b.ID, &b.ServiceID, &b.ClientID, &b.ServiceRequestID, &b.AssigneeID, &b.StartsAt, &b.EndsAt, &b.Status, &b.Notes, &b.CreatedAt, &b.UpdatedAt)
+	return b, err
+}
+
+func (sc *Scope) oneBooking(ctx context.Context, sql string, args ...any) (Booking, error) {
+	items, err := collect(ctx, sc, sql, args, scanBooking)
+	if err != nil {
+		return Booking{}, err
+	}
+	if len(items) == 0 {
+		return Booking{}, ErrNotFound
+	}
+	return items[0], nil
+}
+
+// BookingFilter narrows a booking list. ClientID restricts it to one client's bookings (the
+// client-own rule); nil means every client.
+type BookingFilter struct {
+	ClientID *uuid.UUID
+	Status   string
+	From, To *time.Time
+}
+
+// ListBookings lists bookings, newest first.
+func (sc *Scope) ListBookings(ctx context.Context, f BookingFilter, p Page) ([]Booking, error) {
+	return collect(ctx, sc, `SELECT `+bookingColumns+` FROM bookings
+		WHERE tenant_id = $1 AND ($2::uuid IS NULL OR id < $2) AND ($3::uuid IS NULL OR client_id = $3)
+		  AND ($4 = '' OR status = $4) AND ($5::timestamptz IS NULL OR starts_at >= $5) AND ($6::timestamptz IS NULL OR starts_at < $6)
+		ORDER BY id DESC LIMIT $7`,
+		[]any{sc.TenantID(), p.Before, f.ClientID, f.Status, f.From, f.To, p.limitPlusOne()}, scanBooking)
+}
+
+// GetBooking returns one booking. clientID, when not nil, restricts it to that client's own
+// bookings: another client's booking is ErrNotFound, exactly like a missing one.
+func (sc *Scope) GetBooking(ctx context.Context, id uuid.UUID, clientID *uuid.UUID) (Booking, error) {
+	return sc.oneBooking(ctx, `SELECT `+bookingColumns+` FROM bookings
+		WHERE tenant_id = $1 AND id = $2 AND ($3::uuid IS NULL OR client_id = $3)`, sc.TenantID(), id, clientID)
+}
+
+// BookingInput is the writable part of a booking. EndsAt zero means "starts_at + the service's
+// duration".
+type BookingInput struct {
+	ServiceID        uuid.UUID
+	ClientID         uuid.UUID
+	ServiceRequestID *uuid.UUID
+	AssigneeID       *uuid.UUID
+	StartsAt         time.Time
+	EndsAt           time.Time
+	Notes            string
+	Status           string
+}
+
+// CreateBooking adds a booking. The service, client, request and assignee must exist in this
+// tenant: the composite foreign keys refuse anything else (ReferenceError).
+func (sc *Scope) CreateBooking(ctx context.Context, in BookingInput) (Booking, error) {
+	if in.Status == "" {
+		in.Status = "pending"
+	}
+	return sc.oneBooking(ctx, `INSERT INTO bookings (tenant_id, id, service_id, client_id, service_request_id, assignee_id, starts_at, ends_at, notes, status)
+		SELECT $1, $2, s.id, $4, $5, $6, $7,
+		       CASE WHEN $8::timestamptz IS NULL THEN $7::timestamptz + make_interval(mins => s.duration_minutes) ELSE $8 END, $9, $10
+		FROM services s WHERE s.tenant_id = $1 AND s.id = $3
+		RETURNING `+bookingColumns,
+		sc.TenantID(), NewID(), in.ServiceID, in.ClientID, in.ServiceRequestID, in.AssigneeID, in.StartsAt, nullTime(in.EndsAt), in.Notes, in.Status)
+}
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// UpdateBooking replaces a booking's schedule, notes and status (and, for staff, its service
+// and assignee). clientID restricts the change to that client's own booking.
+func (sc *Scope) UpdateBooking(ctx context.Context, id uuid.UUID, clientID *uuid.UUID, in BookingInput) (Booking, error) {
+	return sc.oneBooking(ctx, `UPDATE bookings b SET service_id = s.id, assignee_id = $5, starts_at = $6,
+		    ends_at = CASE WHEN $7::timestamptz IS NULL THEN $6::timestamptz + make_interval(mins => s.duration_minutes) ELSE $7 END,
+		    notes = $8, status = $9, updated_at = now()
+		FROM services s
+		WHERE b.tenant_id = $1 AND b.id = $2 AND ($3::uuid IS NULL OR b.client_id = $3)
+		  AND s.tenant_id = $1 AND s.id = $4
+		RETURNING b.id, b.service_id, b.client_id, b.service_request_id, b.assignee_id, b.starts_at, b.ends_at, b.status, b.notes, b.created_at, b.updated_at`,
+		sc.TenantID(), id, clientID, in.ServiceID, in.AssigneeID, in.StartsAt, nullTime(in.EndsAt), in.Notes, in.Status)
+}
+
+// DeleteBooking removes a booking (and its reminders). clientID restricts it to that client's
+// own booking.
+func (sc *Scope) DeleteBooking(ctx context.Context, id uuid.UUID, clientID *uuid.UUID) error {
+	tag, err := sc.exec(ctx, `DELETE FROM bookings WHERE tenant_id = $1 AND id = $2 AND ($3::uuid IS NULL OR client_id = $3)`,
+		sc.TenantID(), id, clientID)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// ConfirmBooking marks a pending booking confirmed; a cancelled or completed one is a conflict.
+func (sc *Scope) ConfirmBooking(ctx context.Context, id uuid.UUID) (Booking, error) {
+	b, err := sc.GetBooking(ctx, id, nil)
+	if err != nil {
+		return b, err
+	}
+	if b.Status != "pending" && b.Status != "confirmed" {
+		return b, &ConflictError{Constraint: "booking_status"}
+	}
+	return sc.oneBooking(ctx, `UPDATE bookings SET status = 'confirmed', updated_at = now()
+		WHERE tenant_id = $1 AND id = $2 RETURNING `+bookingColumns, sc.TenantID(), id)
+}
+
+// BookingStats summarises the tenant's bookings.
+type BookingStats struct {
+	Total     int64            `json:"total"`
+	ByStatus  map[string]int64 `json:"by_status"`
+	Upcoming  int64            `json:"upcoming"`
+	ThisMonth int64            `json:"this_month"`
+}
+
+// GetBookingStats counts the tenant's bookings by status and time.
+func (sc *Scope) GetBookingStats(ctx context.Context) (BookingStats, error) {
+	type row struct {
+		status           string
+		n, up, thisMonth int64
+	}
+	rows, err := collect(ctx, sc, `SELECT status, count(*), count(*) FILTER (WHERE starts_at >= now()),
+		       count(*) FILTER (WHERE starts_at >= date_trunc('month', now()) AND starts_at < date_trunc('month', now()) + interval '1 month')
+		FROM bookings WHERE tenant_id = $1 GROUP BY status`, []any{sc.TenantID()}, func(r pgx.Rows) (row, error) {
+		var x row
+		err := r.Scan(&x.status, &x.n, &x.up, &x.thisMonth)
+		return x, err
+	})
+	if err != nil {
+		return BookingStats{}, err
+	}
+	st := BookingStats{ByStatus: map[string]int64{"pending": 0, "confirmed": 0, "cancelled": 0, "completed": 0}}
+	for _, r := range rows {
+		st.Total += r.n
+		st.ByStatus[r.status] = r.n
+		if r.status != "cancelled" {
+			st.Upcoming += r.up
+		}
+		st.ThisMonth += r.thisMonth
+	}
+	return st, nil
+}
+
+// BookingSettings are the tenant's booking rules.
+type BookingSettings struct {
+	AllowOnlineBooking  bool      `json:"allow_online_booking"`
+	RequireConfirmation bool      `json:"require_confirmation"`
+	SlotMinutes         int       `json:"slot_minutes"`
+	MinNoticeMinutes    int       `json:"min_notice_minutes"`
+	MaxAdvanceDays      int       `json:"max_advance_days"`
+	DayStartMinute      int       `json:"day_start_minute"`
+	DayEndMinute        int       `json:"day_end_minute"`
+	WorkingDays         []int32   `json:"working_days"`
+	Timezone            string    `json:"timezone"`
+	UpdatedAt           time.Time `json:"updated_at"`
+}
+
+const bookingSettingsColumns = `allow_online_booking, require_confirmation, slot_minutes, min_notice_minutes, max_advance_days,
+	day_start_minute, day_end_minute, working_days, timezone, updated_at`
+
+func (s *BookingSettings) dest() []any {
+	return []any{&s.AllowOnlineBooking, &s.RequireConfirmation, &s.SlotMinutes, &s.MinNoticeMinutes, &s.MaxAdvanceDays,
+		&s.DayStartMinute, &s.DayEndMinute, &s.WorkingDays, &s.Timezone, &s.UpdatedAt}
+}
+
+// GetBookingSettings reads the tenant's booking settings singleton.
+func (sc *Scope) GetBookingSettings(ctx context.Context) (BookingSettings, error) {
+	var s BookingSettings
+	err := sc.queryRow(ctx, `SELECT `+bookingSettingsColumns+` FROM booking_settings WHERE tenant_id = $1`, []any{sc.TenantID()}, s.dest()...)
+	return s, err
+}
+
+// PutBookingSettings replaces the tenant's booking settings.
+func (sc *Scope) PutBookingSettings(ctx context.Context, in BookingSettings) (BookingSettings, error) {
+	var s BookingSettings
+	err := sc.queryRow(ctx, `UPDATE booking_settings SET allow_online_booking = $2, require_confirmation = $3, slot_minutes = $4,
+		min_notice_minutes = $5, max_advance_days = $6, day_start_minute = $7, day_end_minute = $8, working_days = $9,
+		timezone = $10, updated_at = now() WHERE tenant_id = $1 RETURNING `+bookingSettingsColumns,
+		[]any{sc.TenantID(), in.AllowOnlineBooking, in.RequireConfirmation, in.SlotMinutes, in.MinNoticeMinutes, in.MaxAdvanceDays,
+			in.DayStartMinute, in.DayEndMinute, in.WorkingDays, in.Timezone}, s.dest()...)
+	return s, err
+}
+
+// Slot is a free interval offered for booking.
+type Slot struct {
+	StartsAt time.Time `json:"starts_at"`
+	EndsAt   time.Time `json:"ends_at"`
+}
+
+// Availability computes the free slots for a service on one day (in the tenant's time zone)
+// from the booking settings, the service's duration and buffer, and the bookings that are not
+// cancelled.
+func (sc *Scope) Availability(ctx context.Context, serviceSlug string, day time.Time, now time.Time) (Service, []Slot, error) {
+	svc, err := sc.GetServiceBySlug(ctx, serviceSlug, true)
+	if err != nil {
+		return svc, nil, err
+	}
+	set, err := sc.GetBookingSettings(ctx)
+	if err != nil {
+		return svc, nil, err
+	}
+	defs, err := sc.GetServiceDefaults(ctx)
+	if err != nil {
+		return svc, nil, err
+	}
+	loc, err := time.LoadLocation(set.Timezone)
+	if err != nil {
+		loc = time.UTC
+	}
+	dayStart := time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, loc)
+	slots := []Slot{}
+	if !set.AllowOnlineBooking || !containsDay(set.WorkingDays, isoWeekday(dayStart)) {
+		return svc, slots, nil
+	}
+	if dayStart.After(now.AddDate(0, 0, set.MaxAdvanceDays)) {
+		return svc, slots, nil
+	}
+	busy, err := collect(ctx, sc, `SELECT starts_at, ends_at FROM bookings
+		WHERE tenant_id = $1 AND status <> 'cancelled' AND starts_at < $3 AND ends_at > $2 ORDER BY starts_at`,
+		[]any{sc.TenantID(), dayStart, dayStart.AddDate(0, 0, 1)}, func(r pgx.Rows) (Slot, error) {
+			var s Slot
+			err := r.Scan(&s.StartsAt, &s.EndsAt)
+			return s, err
+		})
+	if err != nil {
+		return svc, nil, err
+	}
+	buffer := time.Duration(defs.BufferMinutes) * time.Minute
+	length := time.Duration(svc.DurationMinutes) * time.Minute
+	step := time.Duration(set.SlotMinutes) * time.Minute
+	earliest := now.Add(time.Duration(set.MinNoticeMinutes) * time.Minute)
+	end := dayStart.Add(time.Duration(set.DayEndMinute) * time.Minute)
+	for t := dayStart.Add(time.Duration(set.DayStartMinute) * time.Minute); !t.Add(length).After(end); t = t.Add(step) {
+		if t.Before(earliest) {
+			continue
+		}
+		free := true
+		for _, b := range busy {
+			if t.Before(b.EndsAt.Add(buffer)) && t.Add(length).Add(buffer).After(b.StartsAt) {
+				free = false
+				break
+			}
+		}
+		if free {
+			slots = append(slots, Slot{StartsAt: t, EndsAt: t.Add(length)})
+		}
+	}
+	return svc, slots, nil
+}
+
+func isoWeekday(t time.Time) int32 {
+	d := int32(t.Weekday())
+	if d == 0 {
+		return 7
+	}
+	return d
+}
+
+func containsDay(days []int32, d int32) bool {
+	for _, x := range days {
+		if x == d {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,78 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/google/uuid"
+)
+
+// RecordPlatformEvent writes an event that has no verified tenant to speak for it (a forged
+// signature, say) or that concerns the platform itself. subject may be uuid.Nil.
+func (s *Store) RecordPlatformEvent(ctx context.Context, subject uuid.UUID, kind, actor string, detail map[string]any) error {
+	d, err := json.Marshal(detail)
+	if err != nil {
+		return err
+	}
+	var subj *uuid.UUID
+	if subject != uuid.Nil {
+		subj = &subject
+	}
+	_, err = s.pool.Exec(ctx, `INSERT INTO platform_events (id, subject_tenant_id, kind, actor, detail) VALUES ($1, $2, $3, $4, $5)`,
+		NewID(), subj, kind, actor, d)
+	return translate(err)
+}
+
+// PlatformEvent is a row of the platform log.
+type PlatformEvent struct {
+	Kind    string
+	Subject *uuid.UUID
+	Detail  map[string]any
+}
+
+// PlatformEvents lists the newest platform events of a kind (for operators and tests).
+func (s *Store) PlatformEvents(ctx context.Context, kind string, limit int) ([]PlatformEvent, error) {
+	rows, err := s.pool.Query(ctx, `SELECT kind, subject_tenant_id, detail FROM platform_events
+		WHERE ($1 = '' OR kind = $1) ORDER BY created_at DESC, id DESC LIMIT $2`, kind, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []PlatformEvent
+	for rows.Next() {
+		var e PlatformEvent
+		if err := rows.Scan(&e.Kind, &e.Subject, &e.Detail); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// AuditEvent records an action in the tenant's own audit log, inside the scope's transaction.
+func (sc *Scope) AuditEvent(ctx context.Context, action, targetType, targetID string, detail map[string]any) error {
+	if detail == nil {
+		detail = map[string]any{}
+	}
+	d, err := json.Marshal(detail)
+	if err != nil {
+		return err
+	}
+	var actor *uuid.UUID
+	if a := sc.Verified(); a != nil && a.UserID != uuid.Nil {
+		actor = &a.UserID
+	}
+	_, err = sc.exec(ctx, `INSERT INTO audit_events (tenant_id, id, actor_user_id, actor, action, target_type, target_id, detail)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, sc.TenantID(), NewID(), actor, actorName(sc), action, targetType, targetID, d)
+	return err
+}
+
+func actorName(sc *Scope) string {
+	if a := sc.Verified(); a != nil {
+		if a.UserID != uuid.Nil {
+			return "user"
+		}
+		return a.Role
+	}
+	return ""
+}

@@ -1,0 +1,69 @@
+package store
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+)
+
+// StoredResponse is the first response given under an Idempotency-Key.
+type StoredResponse struct {
+	RequestHash []byte
+	StatusCode  int
+	ContentType string
+	Body        []byte
+}
+
+// ClaimIdempotencyKey reserves key for the scope's (tenant, user) inside the write
+// transaction. It returns nil when the key is new (the caller runs the request), or the stored
+// response of the request that used it first. A concurrent claim of the same key waits on the
+// unique index until the first transaction ends.
+func (sc *Scope) ClaimIdempotencyKey(ctx context.Context, key string, requestHash []byte) (*StoredResponse, error) {
+	user := idempotencyUser(sc)
+	var id uuid.UUID
+	err := sc.queryRow(ctx, `INSERT INTO idempotency_keys (tenant_id, id, user_id, key, request_hash)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, user_id, key) DO NOTHING RETURNING id`,
+		[]any{sc.TenantID(), NewID(), user, key, requestHash}, &id)
+	if err == nil {
+		return nil, nil
+	}
+	if err != ErrNotFound {
+		return nil, err
+	}
+	var r StoredResponse
+	var code *int
+	var ctype *string
+	err = sc.queryRow(ctx, `SELECT request_hash, status_code, response_type, response_body FROM idempotency_keys
+		WHERE tenant_id = $1 AND user_id = $2 AND key = $3`, []any{sc.TenantID(), user, key}, &r.RequestHash, &code, &ctype, &r.Body)
+	if err != nil {
+		return nil, err
+	}
+	if code != nil {
+		r.StatusCode = *code
+	}
+	if ctype != nil {
+		r.ContentType = *ctype
+	}
+	return &r, nil
+}
+
+// SaveIdempotentResponse stores the response given under key, in the same transaction as the
+// effect it describes.
+func (sc *Scope) SaveIdempotentResponse(ctx context.Context, key string, status int, contentType string, body []byte) error {
+	_, err := sc.exec(ctx, `UPDATE idempotency_keys SET status_code = $4, response_type = $5, response_body = $6
+		WHERE tenant_id = $1 AND user_id = $2 AND key = $3`, sc.TenantID(), idempotencyUser(sc), key, status, contentType, body)
+	return err
+}
+
+// idempotencyUser is the caller the key is scoped to: the user, or for a token the token
+// itself, so that two tokens of one user do not share keys by accident.
+func idempotencyUser(sc *Scope) uuid.UUID {
+	a := sc.Verified()
+	if a == nil {
+		return uuid.Nil
+	}
+	if a.TokenID != uuid.Nil {
+		return a.TokenID
+	}
+	return a.UserID
+}

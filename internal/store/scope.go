@@ -1,0 +1,447 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Claim is what the edge has checked cryptographically (a tenant_sig HMAC, or the shape of an
+// API token) but the database has not yet confirmed: that the session or token is live, that
+// the user is an active member of the tenant, that the tenant is active and that the host
+// names the same tenant.
+type Claim struct {
+	TenantID    uuid.UUID
+	UserID      uuid.UUID // session claims only
+	SessionID   uuid.UUID // session claims only
+	SessionHash []byte    // hash of the session cookie's token
+	TokenHash   []byte    // hash of a bearer API token (instead of a session)
+	HostSlug    string    // the host's <slug>.BASE_DOMAIN label, or ""
+	HostDomain  string    // the host itself when it may be a primary domain, or ""
+}
+
+// Access is a verified claim: the tenant, the user and the role of their membership there.
+type Access struct {
+	TenantID     uuid.UUID
+	TenantSlug   string
+	TenantName   string
+	TenantStatus string
+	UserID       uuid.UUID
+	Role         string
+	SessionID    uuid.UUID // zero for API tokens
+	TokenID      uuid.UUID // zero for sessions
+}
+
+// Denial says why a claim was refused.
+type Denial int
+
+// The reasons, in the order they are checked.
+const (
+	DenyUnauthenticated Denial = iota + 1 // session or token missing, revoked or expired
+	DenySignature                         // tenant_sig names another user, session or tenant
+	DenyHostUnknown                       // the host names no tenant
+	DenyHostMismatch                      // the host names another tenant
+	DenySuspended                         // the tenant is suspended or being offboarded
+	DenyNotMember                         // no active membership in the tenant
+	DenyForbidden                         // the role lacks the route's permission
+)
+
+// DenialError is returned by any scope operation whose claim the database refused.
+type DenialError struct{ Reason Denial }
+
+func (e *DenialError) Error() string { return fmt.Sprintf("access denied (%d)", e.Reason) }
+
+// Deny returns a DenialError.
+func Deny(r Denial) error { return &DenialError{Reason: r} }
+
+// Scope is one request's (or one job's) access to one tenant's data. Every query it runs is
+// preceded, in the same transaction, by set_config('app.tenant_id', tenant, true), so the
+// setting dies with the transaction and a pooled connection never carries it; and every query
+// also filters on tenant_id itself.
+//
+// A read scope verifies its claim lazily: the first query is sent in one pipeline together
+// with the tenant setting and the verification query, and its rows are only handed out once the
+// verification passed. A write scope verifies eagerly in Begin, before the handler can change
+// anything, and holds one transaction until End.
+type Scope struct {
+	store     *Store
+	claim     Claim
+	authorize func(*Access) error
+	readOnly  bool
+
+	access *Access
+	denied error
+
+	conn *pgxpool.Conn // write scopes, between Begin and End
+}
+
+// RequestScope returns a scope for a claimed tenant. authorize, if not nil, is called with the
+// verified access and may refuse it (the route's permission check).
+func (s *Store) RequestScope(c Claim, readOnly bool, authorize func(*Access) error) *Scope {
+	return &Scope{store: s, claim: c, readOnly: readOnly, authorize: authorize}
+}
+
+// HostScope returns a scope for a tenant named by the request host on a public route; there
+// is no caller to verify. The caller must have checked that the tenant is active.
+func (s *Store) HostScope(t Tenant, readOnly bool) *Scope {
+	return &Scope{store: s, readOnly: readOnly, claim: Claim{TenantID: t.ID},
+		access: &Access{TenantID: t.ID, TenantSlug: t.Slug, TenantName: t.Name, TenantStatus: t.Status}}
+}
+
+// TenantID is the scope's tenant. Results are only ever returned after it was verified.
+func (sc *Scope) TenantID() uuid.UUID { return sc.claim.TenantID }
+
+// ReadOnly reports whether the scope refuses writes.
+func (sc *Scope) ReadOnly() bool { return sc.readOnly }
+
+// Verified returns the verified access, or nil while the claim has not been checked yet.
+func (sc *Scope) Verified() *Access { return sc.access }
+
+// Verify checks the claim now (one round trip) unless it already was.
+func (sc *Scope) Verify(ctx context.Context) (*Access, error) {
+	if sc.access != nil || sc.denied != nil {
+		return sc.access, sc.denied
+	}
+	if sc.conn != nil {
+		return nil, errors.New("store: write scope not verified")
+	}
+	b := &pgx.Batch{}
+	sc.queueSetup(b)
+	sc.queueVerify(b)
+	br := sc.store.pool.SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return nil, err
+	}
+	return sc.readVerify(br)
+}
+
+const setupSQL = `SELECT set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true), set_config('transaction_read_only', $3, true)`
+
+func (sc *Scope) queueSetup(b *pgx.Batch) {
+	user := ""
+	if sc.claim.UserID != uuid.Nil {
+		user = sc.claim.UserID.String()
+	}
+	ro := "off"
+	if sc.readOnly {
+		ro = "on"
+	}
+	b.Queue(setupSQL, sc.claim.TenantID.String(), user, ro)
+}
+
+// The verification queries return exactly one row whatever exists, so that every outcome is
+// told apart in Go and none of them needs a second round trip.
+const verifySessionSQL = `
+SELECT s.id, s.user_id, s.active_tenant_id, (s.revoked_at IS NULL AND s.expires_at > now()),
+       t.slug, t.name, t.status, m.role, m.status, ht.id
+FROM (SELECT 1) AS one
+LEFT JOIN sessions s ON s.token_hash = $1
+LEFT JOIN tenants t ON t.id = $2
+LEFT JOIN memberships m ON m.tenant_id = $2 AND m.user_id = $3
+LEFT JOIN LATERAL (
+  SELECT id FROM tenants WHERE $4 <> '' AND slug = $4
+  UNION ALL SELECT id FROM tenants WHERE $5 <> '' AND primary_domain = $5
+  LIMIT 1) ht ON true`
+
+const verifyTokenSQL = `
+SELECT k.id, k.user_id, k.role, (k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())),
+       t.slug, t.name, t.status, m.role, m.status, ht.id
+FROM (SELECT 1) AS one
+LEFT JOIN api_tokens k ON k.tenant_id = $2 AND k.token_hash = $1
+LEFT JOIN tenants t ON t.id = $2
+LEFT JOIN memberships m ON m.tenant_id = $2 AND m.user_id = k.user_id
+LEFT JOIN LATERAL (
+  SELECT id FROM tenants WHERE $3 <> '' AND slug = $3
+  UNION ALL SELECT id FROM tenants WHERE $4 <> '' AND primary_domain = $4
+  LIMIT 1) ht ON true`
+
+func (sc *Scope) queueVerify(b *pgx.Batch) {
+	c := sc.claim
+	if c.TokenHash != nil {
+		b.Queue(verifyTokenSQL, c.TokenHash, c.TenantID, c.HostSlug, c.HostDomain)
+	} else {
+		b.Queue(verifySessionSQL, c.SessionHash, c.TenantID, c.UserID, c.HostSlug, c.HostDomain)
+	}
+}
+
+func (sc *Scope) readVerify(br pgx.BatchResults) (*Access, error) {
+	var (
+		credID, credUser, sessTenant, hostTenant   *uuid.UUID
+		live                                       *bool
+		slug, name, tstatus, mrole, mstatus, krole *string
+	)
+	c := sc.claim
+	var err error
+	if c.TokenHash != nil {
+		err = br.QueryRow().Scan(&credID, &credUser, &krole, &live, &slug, &name, &tstatus, &mrole, &mstatus, &hostTenant)
+	} else {
+		err = br.QueryRow().Scan(&credID, &credUser, &sessTenant, &live, &slug, &name, &tstatus, &mrole, &mstatus, &hostTenant)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("verify claim: %w", err)
+	}
+	deny := func(r Denial) (*Access, error) {
+		sc.denied = Deny(r)
+		return nil, sc.denied
+	}
+	if credID == nil || live == nil || !*live {
+		return deny(DenyUnauthenticated)
+	}
+	if c.TokenHash == nil && (*credID != c.SessionID || *credUser != c.UserID || sessTenant == nil || *sessTenant != c.TenantID) {
+		return deny(DenySignature)
+	}
+	if slug == nil {
+		// The tenant named by a valid signature no longer exists.
+		return deny(DenyUnauthenticated)
+	}
+	if c.HostSlug != "" || c.HostDomain != "" {
+		if hostTenant == nil {
+			return deny(DenyHostUnknown)
+		}
+		if *hostTenant != c.TenantID {
+			return deny(DenyHostMismatch)
+		}
+	}
+	if *tstatus != "active" {
+		return deny(DenySuspended)
+	}
+	if mrole == nil || *mstatus != "active" {
+		return deny(DenyNotMember)
+	}
+	a := &Access{TenantID: c.TenantID, TenantSlug: *slug, TenantName: *name, TenantStatus: *tstatus,
+		UserID: *credUser, Role: *mrole}
+	if c.TokenHash != nil {
+		a.TokenID = *credID
+		// A token never acts above its creator's current role.
+		if rankOf(*krole) > rankOf(*mrole) {
+			a.Role = *krole
+		}
+	} else {
+		a.SessionID = *credID
+	}
+	if sc.authorize != nil {
+		if err := sc.authorize(a); err != nil {
+			sc.denied = err
+			return nil, err
+		}
+	}
+	sc.access = a
+	return a, nil
+}
+
+func rankOf(role string) int {
+	switch role {
+	case "OWNER":
+		return 0
+	case "ADMIN":
+		return 1
+	case "TEAM_LEAD":
+		return 2
+	case "STAFF":
+		return 3
+	default:
+		return 4
+	}
+}
+
+// Begin opens the scope's transaction and verifies the claim in the same round trip. Only
+// write scopes need it; read scopes run each query in its own pipelined transaction.
+func (sc *Scope) Begin(ctx context.Context) error {
+	if sc.conn != nil {
+		return errors.New("store: scope already begun")
+	}
+	if sc.denied != nil {
+		return sc.denied
+	}
+	conn, err := sc.store.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	sc.queueSetup(b)
+	verify := sc.access == nil
+	if verify {
+		sc.queueVerify(b)
+	}
+	br := conn.SendBatch(ctx, b)
+	_, err = br.Exec()
+	if err == nil {
+		_, err = br.Exec()
+	}
+	if err == nil && verify {
+		_, err = sc.readVerify(br)
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		sc.discard(conn)
+		return err
+	}
+	sc.conn = conn
+	return nil
+}
+
+// End commits (commit true) or rolls back the transaction opened by Begin and returns the
+// connection to the pool.
+func (sc *Scope) End(ctx context.Context, commit bool) error {
+	conn := sc.conn
+	if conn == nil {
+		return nil
+	}
+	sc.conn = nil
+	if commit {
+		if _, err := conn.Exec(ctx, "COMMIT"); err != nil {
+			sc.discard(conn)
+			return translate(err)
+		}
+		conn.Release()
+		return nil
+	}
+	sc.discard(conn)
+	return nil
+}
+
+// discard rolls back whatever is open on conn; a connection that cannot be rolled back is
+// closed rather than returned to the pool with state on it.
+func (sc *Scope) discard(conn *pgxpool.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), defaultCleanupTimeout)
+	defer cancel()
+	if _, err := conn.Exec(ctx, "ROLLBACK"); err != nil {
+		_ = conn.Conn().Close(ctx)
+	}
+	conn.Release()
+}
+
+// Savepoint runs fn inside a savepoint of the write transaction, so that an expected failure
+// (a uniqueness race, say) can be recovered from without losing the whole transaction.
+func (sc *Scope) Savepoint(ctx context.Context, fn func() error) error {
+	if sc.conn == nil {
+		return errors.New("store: savepoint outside a write transaction")
+	}
+	if _, err := sc.conn.Exec(ctx, "SAVEPOINT sp"); err != nil {
+		return translate(err)
+	}
+	if err := fn(); err != nil {
+		if _, rerr := sc.conn.Exec(ctx, "ROLLBACK TO SAVEPOINT sp"); rerr != nil {
+			return rerr
+		}
+		return err
+	}
+	_, err := sc.conn.Exec(ctx, "RELEASE SAVEPOINT sp")
+	return translate(err)
+}
+
+// query runs sql in the scope. Every SQL statement in this package that touches a tenant-owned
+// table also filters on tenant_id = the scope's tenant.
+func (sc *Scope) query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if sc.denied != nil {
+		return nil, sc.denied
+	}
+	if sc.conn != nil {
+		rows, err := sc.conn.Query(ctx, sql, args...)
+		return rows, translate(err)
+	}
+	if !sc.readOnly {
+		return nil, errors.New("store: write scope used before Begin")
+	}
+	b := &pgx.Batch{}
+	sc.queueSetup(b)
+	verify := sc.access == nil
+	if verify {
+		sc.queueVerify(b)
+	}
+	b.Queue(sql, args...)
+	br := sc.store.pool.SendBatch(ctx, b)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return nil, translate(err)
+	}
+	if verify {
+		if _, err := sc.readVerify(br); err != nil {
+			br.Close()
+			return nil, err
+		}
+	}
+	rows, err := br.Query()
+	if err != nil {
+		br.Close()
+		return nil, translate(err)
+	}
+	return &batchRows{Rows: rows, br: br}, nil
+}
+
+// batchRows closes the pipeline (and so returns the connection) with the rows.
+type batchRows struct {
+	pgx.Rows
+	br pgx.BatchResults
+}
+
+func (r *batchRows) Close() {
+	r.Rows.Close()
+	r.br.Close()
+}
+
+func (r *batchRows) Err() error {
+	if err := r.Rows.Err(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// queryRow runs sql and scans its single row into dest; no row is ErrNotFound.
+func (sc *Scope) queryRow(ctx context.Context, sql string, args []any, dest ...any) error {
+	rows, err := sc.query(ctx, sql, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return translate(err)
+		}
+		return ErrNotFound
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return translate(err)
+	}
+	rows.Close()
+	return translate(rows.Err())
+}
+
+// exec runs a statement that returns no rows; it needs a write transaction.
+func (sc *Scope) exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	if sc.denied != nil {
+		return pgconn.CommandTag{}, sc.denied
+	}
+	if sc.conn == nil {
+		return pgconn.CommandTag{}, errors.New("store: write outside a write transaction")
+	}
+	tag, err := sc.conn.Exec(ctx, sql, args...)
+	return tag, translate(err)
+}
+
+// collect reads every row of a query with scan.
+func collect[T any](ctx context.Context, sc *Scope, sql string, args []any, scan func(pgx.Rows) (T, error)) ([]T, error) {
+	rows, err := sc.query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, translate(err)
+		}
+		out = append(out, v)
+	}
+	return out, translate(rows.Err())
+}

@@ -1,0 +1,2 @@
+// Package sqlx only shares a prefix with database/sql.
+package sqlx
