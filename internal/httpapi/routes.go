@@ -58,6 +58,21 @@ func (s *Server) routeTable() []Route {
 		s.authRoutes(),
 		s.serviceRoutes(),
 		s.bookingRoutes(),
+		s.serviceRequestRoutes(),
+		s.workOrderRoutes(),
+		s.teamRoutes(),
+		s.userRoutes(),
+		s.invoiceRoutes(),
+		s.expenseRoutes(),
+		s.paymentRoutes(),
+		s.emailRoutes(),
+		s.auditRoutes(),
+		s.attachmentRoutes(),
+		s.reminderRoutes(),
+		s.calendarRoutes(),
+		s.chatRoutes(),
+		s.settingsRoutes(),
+		s.postRoutes(),
 	} {
 		rs = append(rs, area...)
 	}

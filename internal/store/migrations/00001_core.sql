@@ -474,6 +474,16 @@ CREATE TABLE payment_sessions (
 CREATE INDEX payment_sessions_invoice_idx ON payment_sessions (tenant_id, invoice_id);
 CREATE INDEX payment_sessions_creator_idx ON payment_sessions (tenant_id, created_by);
 
+-- Maps a payment session to its tenant, so that a provider's webhook (which names only the
+-- session) is handled in the tenant that created the session, never one named by the payload.
+-- Global on purpose: it is consulted before any tenant is known, and it holds no tenant data.
+CREATE TABLE payment_session_routes (
+  session_id uuid PRIMARY KEY,
+  owner_tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX payment_session_routes_owner_idx ON payment_session_routes (owner_tenant_id);
+
 -- Hardening: the same grants, RLS switches and policy on every tenant-owned table.
 -- +goose StatementBegin
 DO $$
@@ -505,11 +515,12 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON tenants TO tenantd_app;
 GRANT SELECT, INSERT, UPDATE ON users TO tenantd_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON sessions TO tenantd_app;
 GRANT SELECT, INSERT ON platform_events TO tenantd_app;
+GRANT SELECT, INSERT ON payment_session_routes TO tenantd_app;
 -- /readyz compares the applied version with the binary's.
 GRANT SELECT ON goose_db_version TO tenantd_app;
 
 -- +goose Down
-DROP TABLE payment_sessions, outbox_messages, audit_events, idempotency_keys, posts, thresholds,
+DROP TABLE payment_session_routes, payment_sessions, outbox_messages, audit_events, idempotency_keys, posts, thresholds,
   communication_settings, booking_settings, chat_messages, reminders, attachments, expenses,
   invoice_items, invoices, invoice_sequences, work_orders, bookings, service_requests,
   team_members, service_settings, services, api_tokens, memberships, platform_events, sessions,

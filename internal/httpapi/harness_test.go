@@ -1,0 +1,198 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+
+	"tenantd/internal/httpapi"
+	"tenantd/internal/pgtest"
+	"tenantd/internal/seed"
+	"tenantd/internal/store"
+	"tenantd/internal/tenancy"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+const (
+	testSecret   = "test-secret-0123456789-abcdefghijklmnop"
+	testOperator = "operator-token-0123456789-abcdefghijklmnop"
+)
+
+// env is one test's whole system: a fresh database with the demo data, the API server on a
+// real loopback listener, and helpers to act as any demo user.
+type env struct {
+	t       testing.TB
+	st      *store.Store
+	db      *pgtest.DB
+	api     *httpapi.Server
+	srv     *httptest.Server
+	demo    *seed.Result
+	keyring *tenancy.Keyring
+}
+
+func newEnv(t testing.TB) *env {
+	return newEnvWith(t, testSecret, nil)
+}
+
+func newEnvWith(t testing.TB, secret string, previous []string) *env {
+	t.Helper()
+	st, db := pgtest.Store(t)
+	demo, err := seed.Demo(context.Background(), st)
+	if err != nil {
+		t.Fatalf("seed: %v", err)
+	}
+	kr, err := tenancy.NewKeyring(secret, previous)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := httpapi.New(st, httpapi.Config{BaseDomain: "localhost", Keyring: kr, OperatorToken: testOperator,
+		StorageDir: t.TempDir(), LoginPerMinute: 1000})
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	return &env{t: t, st: st, db: db, api: api, srv: srv, demo: demo, keyring: kr}
+}
+
+// client is a caller: cookies from a login, or a bearer token, and the Host it talks to.
+type client struct {
+	e       *env
+	cookies map[string]*http.Cookie
+	host    string
+	bearer  string
+}
+
+// anon returns a caller with no credentials.
+func (e *env) anon() *client { return &client{e: e, cookies: map[string]*http.Cookie{}} }
+
+// login signs in as email (demo password) at the apex, optionally naming a tenant.
+func (e *env) login(email, tenant string) *client {
+	e.t.Helper()
+	c := e.anon()
+	body := map[string]string{"email": email, "password": seed.Password}
+	if tenant != "" {
+		body["tenant"] = tenant
+	}
+	r := c.do("POST", "/api/auth/login", body)
+	if r.Status != http.StatusOK {
+		e.t.Fatalf("login %s: %d %s", email, r.Status, r.Body)
+	}
+	return c
+}
+
+// onHost returns a copy of c that sends Host: host.
+func (c *client) onHost(host string) *client {
+	cp := *c
+	cp.host = host
+	cp.cookies = map[string]*http.Cookie{}
+	for k, v := range c.cookies {
+		cp.cookies[k] = v
+	}
+	return &cp
+}
+
+// withCookie returns a copy of c with one cookie replaced (value "" removes it).
+func (c *client) withCookie(name, value string) *client {
+	cp := c.onHost(c.host)
+	if value == "" {
+		delete(cp.cookies, name)
+	} else {
+		cp.cookies[name] = &http.Cookie{Name: name, Value: value}
+	}
+	return cp
+}
+
+func (c *client) cookie(name string) string {
+	if k := c.cookies[name]; k != nil {
+		return k.Value
+	}
+	return ""
+}
+
+type resp struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+func (r *resp) decode(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.Body, err)
+	}
+}
+
+// code is the problem document's code, or "".
+func (r *resp) code() string {
+	var p struct {
+		Code string `json:"code"`
+	}
+	_ = json.Unmarshal(r.Body, &p)
+	return p.Code
+}
+
+// do sends a request; body is JSON-encoded unless it is a string or []byte. Extra headers come
+// in pairs.
+func (c *client) do(method, path string, body any, headers ...string) *resp {
+	c.e.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			c.e.t.Fatal(err)
+		}
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, c.e.srv.URL+path, rd)
+	if err != nil {
+		c.e.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.host != "" {
+		req.Host = c.host
+	}
+	for _, k := range c.cookies {
+		req.AddCookie(k)
+	}
+	if c.bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+c.bearer)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := c.e.srv.Client().Do(req)
+	if err != nil {
+		c.e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	data, _ := io.ReadAll(res.Body)
+	for _, k := range res.Cookies() {
+		if k.MaxAge < 0 {
+			delete(c.cookies, k.Name)
+		} else {
+			c.cookies[k.Name] = k
+		}
+	}
+	return &resp{Status: res.StatusCode, Header: res.Header, Body: data}
+}
+
+// mustStatus fails the test unless r has the status (and, if given, the problem code).
+func mustStatus(t testing.TB, r *resp, status int, code ...string) {
+	t.Helper()
+	if r.Status != status || (len(code) > 0 && r.code() != code[0]) {
+		t.Fatalf("got %d %s, want %d %v", r.Status, r.Body, status, code)
+	}
+}
