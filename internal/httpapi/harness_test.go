@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -53,7 +54,8 @@ func newEnvWith(t testing.TB, secret string, previous []string) *env {
 		t.Fatal(err)
 	}
 	api := httpapi.New(st, httpapi.Config{BaseDomain: "localhost", Keyring: kr, OperatorToken: testOperator,
-		StorageDir: t.TempDir(), LoginPerMinute: 1000})
+		StorageDir: t.TempDir(), LoginPerMinute: 1000,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 	return &env{t: t, st: st, db: db, api: api, srv: srv, demo: demo, keyring: kr}

@@ -93,3 +93,13 @@ func (s *Server) RouteKeys() []string {
 	sort.Strings(out)
 	return out
 }
+
+// Pattern returns the route-table pattern the mux dispatches r to ("" for none), so that tests
+// and the coverage report can check that the document and the mux agree.
+func (s *Server) Pattern(r *http.Request) string {
+	_, p := s.mux.Handler(r)
+	if p == "/" {
+		return ""
+	}
+	return p
+}

@@ -99,5 +99,8 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ *store.Scope) 
 	if err != nil || !ok {
 		return &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, detail: "Database migrations are not current.", cause: err}
 	}
+	if t, u, err := s.store.PoolSettings(r.Context()); err != nil || t != "" || u != "" {
+		return &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, detail: "A pooled connection carries a tenant setting.", cause: err}
+	}
 	return writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }

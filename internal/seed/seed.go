@@ -5,7 +5,10 @@ package seed
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -131,6 +134,7 @@ func fillScope(ctx context.Context, sc *store.Scope, t *Tenant) error {
 	for _, s := range []store.ServiceInput{
 		{Slug: "tax-return", Name: title + " Tax Return", Description: "Annual personal tax return.", DurationMinutes: 60, PriceCents: 25000, Currency: "USD", Active: true},
 		{Slug: "bookkeeping", Name: title + " Bookkeeping", Description: "Monthly bookkeeping review.", DurationMinutes: 90, PriceCents: 40000, Currency: "USD", Active: true},
+		{Slug: t.Slug + "-onboarding", Name: title + " Onboarding", Description: "Getting started with " + title + ".", DurationMinutes: 30, PriceCents: 0, Currency: "USD", Active: true},
 		{Slug: "strategy-session", Name: title + " Strategy Session", Description: "Advisory session.", DurationMinutes: 45, PriceCents: 15000, Currency: "USD", Active: false},
 	} {
 		v, err := sc.CreateService(ctx, s)
@@ -150,6 +154,20 @@ func fillScope(ctx context.Context, sc *store.Scope, t *Tenant) error {
 			return err
 		}
 		t.Bookings = append(t.Bookings, v.ID)
+	}
+	for i, u := range []uuid.UUID{t.Owner, t.Staff} {
+		_, hash, prefix := auth.NewAPIToken(t.ID)
+		role := []string{"ADMIN", "STAFF"}[i]
+		if _, err := sc.CreateAPIToken(ctx, u, "demo "+strings.ToLower(role)+" token", role, hash, prefix, nil); err != nil {
+			return err
+		}
+	}
+	for i, c := range []uuid.UUID{t.Client, t.Client2} {
+		body, _ := json.Marshal(map[string]any{"id": t.Bookings[i*2], "status": "pending"})
+		sum := sha256.Sum256(body)
+		if err := sc.RecordIdempotentResponse(ctx, c, fmt.Sprintf("demo-booking-%d", i+1), sum[:], 201, "application/json", body); err != nil {
+			return err
+		}
 	}
 	for _, f := range fillers {
 		if err := f(ctx, sc, t); err != nil {

@@ -67,3 +67,11 @@ func idempotencyUser(sc *Scope) uuid.UUID {
 	}
 	return a.UserID
 }
+
+// RecordIdempotentResponse stores a finished request under (user, key) directly; the demo seed
+// uses it to leave the traces that real creating requests would have left.
+func (sc *Scope) RecordIdempotentResponse(ctx context.Context, user uuid.UUID, key string, requestHash []byte, status int, contentType string, body []byte) error {
+	_, err := sc.exec(ctx, `INSERT INTO idempotency_keys (tenant_id, id, user_id, key, request_hash, status_code, response_type, response_body)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, sc.TenantID(), NewID(), user, key, requestHash, status, contentType, body)
+	return err
+}

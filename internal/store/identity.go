@@ -176,3 +176,17 @@ func (s *Store) TrustedScope(tenantID uuid.UUID, readOnly bool) *Scope {
 	return &Scope{store: s, readOnly: readOnly, claim: Claim{TenantID: tenantID},
 		access: &Access{TenantID: tenantID, Role: "SYSTEM"}}
 }
+
+// PoolSettings reports the tenant and user settings that a pooled connection carries outside
+// any scope. Both must always be empty: scopes set them per transaction only. /readyz checks it.
+func (s *Store) PoolSettings(ctx context.Context) (tenant, user string, err error) {
+	var t, u *string
+	err = s.pool.QueryRow(ctx, `SELECT current_setting('app.tenant_id', true), current_setting('app.user_id', true)`).Scan(&t, &u)
+	if t != nil {
+		tenant = *t
+	}
+	if u != nil {
+		user = *u
+	}
+	return tenant, user, err
+}
