@@ -100,9 +100,9 @@ func (e *env) globexIDs() []string {
 
 // listPathFor names the list route whose items carry the ids a {param} route takes.
 var listPathFor = map[string]string{
-	"/api/attachments/{id}":            "/api/admin/attachments",
-	"/api/admin/permissions/{userId}":  "/api/admin/users",
-	"/api/admin/reminders/{id}":        "/api/admin/reminders",
+	"/api/attachments/{id}":             "/api/admin/attachments",
+	"/api/admin/permissions/{userId}":   "/api/admin/users",
+	"/api/admin/reminders/{id}":         "/api/admin/reminders",
 	"/api/admin/communication-settings": "",
 }
 
@@ -347,15 +347,15 @@ func TestBadTenantSignatures(t *testing.T) {
 	raw, _ := base64.RawURLEncoding.DecodeString(payload)
 	tampered := base64.RawURLEncoding.EncodeToString(bytes.Replace(raw, []byte(claims.TenantID.String()), []byte(e.demo.Globex.ID.String()), 1)) + "." + mac
 	cases := map[string]string{
-		"missing":       "",
-		"malformed":     "not-a-signature",
-		"tampered":      tampered,
-		"bad mac":       payload + "." + base64.RawURLEncoding.EncodeToString(make([]byte, 32)),
-		"expired":       resign(func(c *tenancy.Claims) { c.ExpiresAt = time.Now().Add(-time.Minute).Unix() }),
-		"other user":    resign(func(c *tenancy.Claims) { c.UserID = e.demo.Acme.Staff }),
-		"other session": resign(func(c *tenancy.Claims) { c.SessionID = otherClaims.SessionID }),
-		"other tenant":  resign(func(c *tenancy.Claims) { c.TenantID = e.demo.Globex.ID }),
-		"unknown key":   foreignKeyring.Sign(claims),
+		"missing":                        "",
+		"malformed":                      "not-a-signature",
+		"tampered":                       tampered,
+		"bad mac":                        payload + "." + base64.RawURLEncoding.EncodeToString(make([]byte, 32)),
+		"expired":                        resign(func(c *tenancy.Claims) { c.ExpiresAt = time.Now().Add(-time.Minute).Unix() }),
+		"other user":                     resign(func(c *tenancy.Claims) { c.UserID = e.demo.Acme.Staff }),
+		"other session":                  resign(func(c *tenancy.Claims) { c.SessionID = otherClaims.SessionID }),
+		"other tenant":                   resign(func(c *tenancy.Claims) { c.TenantID = e.demo.Globex.ID }),
+		"unknown key":                    foreignKeyring.Sign(claims),
 		"another user's whole signature": other.cookie("tenant_sig"),
 	}
 	for name, value := range cases {
