@@ -1,0 +1,99 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// bareBooking mirrors the booking the API returns, for the bare handler.
+type bareBooking struct {
+	ID               uuid.UUID  `json:"id"`
+	ServiceID        uuid.UUID  `json:"service_id"`
+	ClientID         uuid.UUID  `json:"client_id"`
+	ServiceRequestID *uuid.UUID `json:"service_request_id"`
+	AssigneeID       *uuid.UUID `json:"assignee_id"`
+	StartsAt         time.Time  `json:"starts_at"`
+	EndsAt           time.Time  `json:"ends_at"`
+	Status           string     `json:"status"`
+	Notes            string     `json:"notes"`
+	CreatedAt        time.Time  `json:"created_at"`
+	UpdatedAt        time.Time  `json:"updated_at"`
+}
+
+// BenchmarkBookingGet compares, in one run, the full guarded path of GET /api/bookings/{id}
+// (edge, cookie signature, database-verified session + membership + tenant status + host,
+// permission, tenant-scoped transaction with RLS, client-own rule) with a bare handler that
+// runs the same single-row query over a plain pool (a superuser, so no RLS) with no tenant
+// machinery at all. Both are real HTTP over loopback against the same database.
+//
+//	go test ./internal/httpapi -run '^$' -bench BookingGet -benchtime 5s
+func BenchmarkBookingGet(b *testing.B) {
+	e := newEnv(b)
+	owner := e.login("owner@acme.test", "")
+	id := e.demo.Acme.Bookings[0]
+
+	pool, err := pgxpool.New(context.Background(), e.db.SuperURL+"&pool_max_conns=16")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /bare/bookings/{id}", func(w http.ResponseWriter, r *http.Request) {
+		bid, err := uuid.Parse(r.PathValue("id"))
+		if err != nil {
+			http.Error(w, "bad id", http.StatusNotFound)
+			return
+		}
+		var v bareBooking
+		err = pool.QueryRow(r.Context(), `SELECT id, service_id, client_id, service_request_id, assignee_id, starts_at, ends_at, status, notes, created_at, updated_at
+			FROM bookings WHERE id = $1`, bid).Scan(&v.ID, &v.ServiceID, &v.ClientID, &v.ServiceRequestID, &v.AssigneeID, &v.StartsAt, &v.EndsAt, &v.Status, &v.Notes, &v.CreatedAt, &v.UpdatedAt)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(v)
+	})
+	bare := httptest.NewServer(mux)
+	defer bare.Close()
+
+	transport := &http.Transport{MaxIdleConns: 64, MaxIdleConnsPerHost: 64}
+	client := &http.Client{Transport: transport}
+	defer transport.CloseIdleConnections()
+
+	run := func(b *testing.B, url string, cookies bool) {
+		b.SetParallelism(8)
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				req, _ := http.NewRequest("GET", url, nil)
+				if cookies {
+					for _, c := range owner.cookies {
+						req.AddCookie(c)
+					}
+				}
+				res, err := client.Do(req)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode != http.StatusOK {
+					b.Errorf("status %d", res.StatusCode)
+					return
+				}
+			}
+		})
+	}
+	b.Run("guarded", func(b *testing.B) { run(b, e.srv.URL+"/api/bookings/"+id.String(), true) })
+	b.Run("bare", func(b *testing.B) { run(b, bare.URL+"/bare/bookings/"+id.String(), false) })
+}
