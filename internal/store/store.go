@@ -60,6 +60,10 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		cfg.MaxConns = 16
 	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = "tenantd"
+	cfg.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
+		registerUUID(conn.TypeMap())
+		return nil
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
