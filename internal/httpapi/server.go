@@ -31,6 +31,11 @@ type Config struct {
 	SessionTTL     time.Duration
 	Logger         *slog.Logger
 	LoginPerMinute int // per IP and per email; 0 means the default
+	// TenantMaxRPM caps every tenant's request rate (its thresholds may set a lower one).
+	TenantMaxRPM int
+	// ExtraRoutes are appended to the route table (and pass the same wrappers); the shipped
+	// binary sets none. Tests use them to plant fixtures the proofs must catch.
+	ExtraRoutes []Route
 }
 
 // Server serves the API.
@@ -42,6 +47,7 @@ type Server struct {
 	handler http.Handler
 	mux     *http.ServeMux
 
+	limits       *tenantLimits
 	loginByIP    *ratelimit.Limiter
 	loginByEmail *ratelimit.Limiter
 	now          func() time.Time
@@ -64,8 +70,9 @@ func New(st *store.Store, cfg Config) *Server {
 	s := &Server{cfg: cfg, store: st, log: cfg.Logger, now: time.Now,
 		loginByIP:    ratelimit.New(cfg.LoginPerMinute*3, cfg.LoginPerMinute*3),
 		loginByEmail: ratelimit.New(cfg.LoginPerMinute, cfg.LoginPerMinute),
+		limits:       newTenantLimits(cfg.TenantMaxRPM),
 	}
-	s.routes = s.routeTable()
+	s.routes = append(s.routeTable(), cfg.ExtraRoutes...)
 	s.mux = buildMux(s, s.routes)
 	s.handler = s.edge(http.NewCrossOriginProtection().Handler(s.mux))
 	return s

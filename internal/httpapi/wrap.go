@@ -188,13 +188,19 @@ func (s *Server) tenantRoute(rt Route) http.Handler {
 			s.refuse(w, r, err)
 			return
 		}
+		if over, err := s.limits.over(c.TenantID); over {
+			writeProblem(w, r, err)
+			return
+		}
 		readOnly := r.Method == http.MethodGet || r.Method == http.MethodHead
 		sc := s.store.RequestScope(c, readOnly, authorize)
+		sw := &statusWriter{ResponseWriter: w}
 		if readOnly {
-			s.serveRead(w, r, rt, sc)
+			s.serveRead(sw, r, rt, sc)
 		} else {
-			s.serveWrite(w, r, rt, sc)
+			s.serveWrite(sw, r, rt, sc)
 		}
+		s.limits.record(sc.Verified(), sw.code)
 	})
 }
 

@@ -64,3 +64,23 @@ func (l *Limiter) AllowN(key string, n float64, perMinute int) (bool, time.Durat
 	wait := time.Duration((n - b.tokens) / rate * float64(time.Second))
 	return false, max(wait, time.Second)
 }
+
+// Exhausted reports, without taking anything, whether key has no token left at perMinute, and
+// how long until it has one. Checking before work and taking after it means that requests
+// which fail verification (a forged credential naming someone else's tenant, say) never use up
+// that tenant's budget.
+func (l *Limiter) Exhausted(key string, perMinute int) (bool, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[key]
+	if !ok {
+		return false, 0
+	}
+	rate := float64(perMinute) / 60
+	burst := max(l.burst, float64(perMinute)/6)
+	tokens := min(burst, b.tokens+l.now().Sub(b.last).Seconds()*rate)
+	if tokens >= 1 {
+		return false, 0
+	}
+	return true, max(time.Duration((1-tokens)/rate*float64(time.Second)), time.Second)
+}

@@ -35,6 +35,8 @@ type Access struct {
 	Role         string
 	SessionID    uuid.UUID // zero for API tokens
 	TokenID      uuid.UUID // zero for sessions
+	// RequestsPerMinute is the tenant's configured request rate (its thresholds row).
+	RequestsPerMinute int
 }
 
 // Denial says why a claim was refused.
@@ -139,11 +141,12 @@ func (sc *Scope) queueSetup(b *pgx.Batch) {
 // told apart in Go and none of them needs a second round trip.
 const verifySessionSQL = `
 SELECT s.id, s.user_id, s.active_tenant_id, (s.revoked_at IS NULL AND s.expires_at > now()),
-       t.slug, t.name, t.status, m.role, m.status, ht.id
+       t.slug, t.name, t.status, m.role, m.status, ht.id, th.requests_per_minute
 FROM (SELECT 1) AS one
 LEFT JOIN sessions s ON s.token_hash = $1
 LEFT JOIN tenants t ON t.id = $2
 LEFT JOIN memberships m ON m.tenant_id = $2 AND m.user_id = $3
+LEFT JOIN thresholds th ON th.tenant_id = $2
 LEFT JOIN LATERAL (
   SELECT id FROM tenants WHERE $4 <> '' AND slug = $4
   UNION ALL SELECT id FROM tenants WHERE $5 <> '' AND primary_domain = $5
@@ -151,11 +154,12 @@ LEFT JOIN LATERAL (
 
 const verifyTokenSQL = `
 SELECT k.id, k.user_id, k.role, (k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())),
-       t.slug, t.name, t.status, m.role, m.status, ht.id
+       t.slug, t.name, t.status, m.role, m.status, ht.id, th.requests_per_minute
 FROM (SELECT 1) AS one
 LEFT JOIN api_tokens k ON k.tenant_id = $2 AND k.token_hash = $1
 LEFT JOIN tenants t ON t.id = $2
 LEFT JOIN memberships m ON m.tenant_id = $2 AND m.user_id = k.user_id
+LEFT JOIN thresholds th ON th.tenant_id = $2
 LEFT JOIN LATERAL (
   SELECT id FROM tenants WHERE $3 <> '' AND slug = $3
   UNION ALL SELECT id FROM tenants WHERE $4 <> '' AND primary_domain = $4
@@ -175,13 +179,14 @@ func (sc *Scope) readVerify(br pgx.BatchResults) (*Access, error) {
 		credID, credUser, sessTenant, hostTenant   *uuid.UUID
 		live                                       *bool
 		slug, name, tstatus, mrole, mstatus, krole *string
+		rpm                                        *int32
 	)
 	c := sc.claim
 	var err error
 	if c.TokenHash != nil {
-		err = br.QueryRow().Scan(&credID, &credUser, &krole, &live, &slug, &name, &tstatus, &mrole, &mstatus, &hostTenant)
+		err = br.QueryRow().Scan(&credID, &credUser, &krole, &live, &slug, &name, &tstatus, &mrole, &mstatus, &hostTenant, &rpm)
 	} else {
-		err = br.QueryRow().Scan(&credID, &credUser, &sessTenant, &live, &slug, &name, &tstatus, &mrole, &mstatus, &hostTenant)
+		err = br.QueryRow().Scan(&credID, &credUser, &sessTenant, &live, &slug, &name, &tstatus, &mrole, &mstatus, &hostTenant, &rpm)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("verify claim: %w", err)
@@ -216,6 +221,9 @@ func (sc *Scope) readVerify(br pgx.BatchResults) (*Access, error) {
 	}
 	a := &Access{TenantID: c.TenantID, TenantSlug: *slug, TenantName: *name, TenantStatus: *tstatus,
 		UserID: *credUser, Role: *mrole}
+	if rpm != nil {
+		a.RequestsPerMinute = int(*rpm)
+	}
 	if c.TokenHash != nil {
 		a.TokenID = *credID
 		// A token never acts above its creator's current role.

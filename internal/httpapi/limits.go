@@ -1,0 +1,131 @@
+package httpapi
+
+import (
+	"net/http"
+	"sync"
+	"sync/atomic"
+
+	"github.com/google/uuid"
+
+	"tenantd/internal/ratelimit"
+	"tenantd/internal/store"
+)
+
+// tenantLimits keeps one tenant's traffic from starving the others: each tenant has its own
+// token bucket, and requests over its rate are answered 429 before any database work. It also
+// counts each tenant's requests and errors for the platform's usage report.
+type tenantLimits struct {
+	bucket  *ratelimit.Limiter
+	maxRPM  int
+	mu      sync.RWMutex
+	rates   map[uuid.UUID]int
+	counts  sync.Map // uuid.UUID → *Usage
+	started int64
+}
+
+// Usage is one tenant's traffic since the server started.
+type Usage struct {
+	Requests     atomic.Int64 `json:"-"`
+	ClientErrors atomic.Int64 `json:"-"`
+	ServerErrors atomic.Int64 `json:"-"`
+	RateLimited  atomic.Int64 `json:"-"`
+}
+
+// UsageSnapshot is Usage as numbers.
+type UsageSnapshot struct {
+	Requests          int64 `json:"requests"`
+	ClientErrors      int64 `json:"client_errors"`
+	ServerErrors      int64 `json:"server_errors"`
+	RateLimited       int64 `json:"rate_limited"`
+	RequestsPerMinute int   `json:"requests_per_minute"`
+}
+
+func newTenantLimits(maxRPM int) *tenantLimits {
+	if maxRPM <= 0 {
+		maxRPM = 1200
+	}
+	return &tenantLimits{bucket: ratelimit.New(maxRPM, maxRPM/6), maxRPM: maxRPM, rates: map[uuid.UUID]int{}}
+}
+
+// rate is the tenant's effective rate: its configured one, capped by the server's maximum, so
+// a tenant can lower its own limit but not lift it above what the platform allows.
+func (l *tenantLimits) rate(t uuid.UUID) int {
+	l.mu.RLock()
+	r, ok := l.rates[t]
+	l.mu.RUnlock()
+	if !ok || r <= 0 || r > l.maxRPM {
+		return l.maxRPM
+	}
+	return r
+}
+
+// over reports whether the claimed tenant has used up its budget.
+func (l *tenantLimits) over(t uuid.UUID) (bool, error) {
+	if t == uuid.Nil {
+		return false, nil
+	}
+	if exhausted, wait := l.bucket.Exhausted(t.String(), l.rate(t)); exhausted {
+		l.usage(t).RateLimited.Add(1)
+		return true, &apiError{status: http.StatusTooManyRequests, code: CodeRateLimited,
+			detail: "This tenant is sending requests faster than its limit allows.", retryAfter: wait}
+	}
+	return false, nil
+}
+
+// record charges a verified request to its tenant and counts its outcome.
+func (l *tenantLimits) record(a *store.Access, status int) {
+	if a == nil {
+		return
+	}
+	if a.RequestsPerMinute > 0 {
+		l.mu.Lock()
+		l.rates[a.TenantID] = a.RequestsPerMinute
+		l.mu.Unlock()
+	}
+	l.bucket.AllowN(a.TenantID.String(), 1, l.rate(a.TenantID))
+	u := l.usage(a.TenantID)
+	u.Requests.Add(1)
+	switch {
+	case status >= 500:
+		u.ServerErrors.Add(1)
+	case status >= 400:
+		u.ClientErrors.Add(1)
+	}
+}
+
+func (l *tenantLimits) usage(t uuid.UUID) *Usage {
+	if u, ok := l.counts.Load(t); ok {
+		return u.(*Usage)
+	}
+	u, _ := l.counts.LoadOrStore(t, &Usage{})
+	return u.(*Usage)
+}
+
+// TenantUsage reports a tenant's traffic since the server started.
+func (s *Server) TenantUsage(t uuid.UUID) UsageSnapshot {
+	u := s.limits.usage(t)
+	return UsageSnapshot{Requests: u.Requests.Load(), ClientErrors: u.ClientErrors.Load(), ServerErrors: u.ServerErrors.Load(),
+		RateLimited: u.RateLimited.Load(), RequestsPerMinute: s.limits.rate(t)}
+}
+
+// statusWriter remembers the status a handler answered with.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
