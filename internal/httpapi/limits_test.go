@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -69,5 +68,4 @@ func TestNoisyTenantDoesNotStarveOthers(t *testing.T) {
 	if u.RateLimited != limited.Load() || u.Requests == 0 {
 		t.Fatalf("usage %+v, limited %d", u, limited.Load())
 	}
-	_ = context.Background()
 }

@@ -73,6 +73,7 @@ func (s *Server) routeTable() []Route {
 		s.chatRoutes(),
 		s.settingsRoutes(),
 		s.postRoutes(),
+		s.platformRoutes(),
 	} {
 		rs = append(rs, area...)
 	}
