@@ -49,9 +49,15 @@ func serveHTTP(ctx context.Context, cfg serverConfig, st *store.Store, ready fun
 		return fmt.Errorf("storage dir: %w", err)
 	}
 	logger := obs.NewLogger(os.Stderr, slog.LevelInfo)
+	reporter, err := obs.NewReporter(os.Getenv("SENTRY_DSN"), os.Getenv("TENANTD_ENVIRONMENT"))
+	if err != nil {
+		return err
+	}
+	defer reporter.Flush(2 * time.Second)
 	api := httpapi.New(st, httpapi.Config{
 		BaseDomain: cfg.baseDomain, SecureCookies: cfg.secureCookies, Keyring: keyring,
 		OperatorToken: cfg.operatorToken, StorageDir: cfg.storageDir, Logger: logger,
+		Metrics: obs.NewMetrics(), Reporter: reporter,
 	})
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {

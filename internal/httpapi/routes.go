@@ -85,7 +85,16 @@ func (s *Server) healthRoutes() []Route {
 		{Method: "GET", Pattern: "/healthz", Kind: KindPublic, Summary: "Process liveness", Handler: s.healthz},
 		{Method: "GET", Pattern: "/readyz", Kind: KindPublic, Summary: "Database reachable and migrations current", Handler: s.readyz},
 		{Method: "GET", Pattern: "/api/openapi.json", Kind: KindPublic, Summary: "This API's OpenAPI 3 document", Handler: s.openapi},
+		{Method: "GET", Pattern: "/metrics", Kind: KindPlatform, Summary: "Prometheus metrics (operator token)", Handler: s.metrics},
 	}
+}
+
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request, _ *store.Scope) error {
+	if s.cfg.Metrics == nil {
+		return errNotFound()
+	}
+	s.cfg.Metrics.Handler().ServeHTTP(w, r)
+	return nil
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ *store.Scope) error {

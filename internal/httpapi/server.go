@@ -31,6 +31,10 @@ type Config struct {
 	SessionTTL     time.Duration
 	Logger         *slog.Logger
 	LoginPerMinute int // per IP and per email; 0 means the default
+	// Metrics, when set, receives request, scope, security and job measurements.
+	Metrics *obs.Metrics
+	// Reporter, when set, receives unexpected errors and panics (Sentry).
+	Reporter *obs.Reporter
 	// TenantMaxRPM caps every tenant's request rate (its thresholds may set a lower one).
 	TenantMaxRPM int
 	// ExtraRoutes are appended to the route table (and pass the same wrappers); the shipped
@@ -71,6 +75,9 @@ func New(st *store.Store, cfg Config) *Server {
 		loginByIP:    ratelimit.New(cfg.LoginPerMinute*3, cfg.LoginPerMinute*3),
 		loginByEmail: ratelimit.New(cfg.LoginPerMinute, cfg.LoginPerMinute),
 		limits:       newTenantLimits(cfg.TenantMaxRPM),
+	}
+	if cfg.Metrics != nil && st != nil {
+		st.SetObserver(cfg.Metrics.Scope)
 	}
 	s.routes = append(s.routeTable(), cfg.ExtraRoutes...)
 	s.mux = buildMux(s, s.routes)
@@ -124,6 +131,7 @@ func (s *Server) edge(next http.Handler) http.Handler {
 					panic(p)
 				}
 				s.log.ErrorContext(r.Context(), "panic", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				s.cfg.Reporter.Report(r.Context(), fmt.Errorf("panic: %v", p))
 				if !rec.wrote {
 					writeProblem(rec, r, fmt.Errorf("panic: %v", p))
 				}
@@ -132,6 +140,8 @@ func (s *Server) edge(next http.Handler) http.Handler {
 			if route == "" {
 				route = "unmatched"
 			}
+			ri.Route = route
+			s.cfg.Metrics.Request(route, r.Method, rec.status(), time.Since(start))
 			s.log.InfoContext(r.Context(), "request", "method", r.Method, "route", route, "status", rec.status(),
 				"duration_ms", float64(time.Since(start).Microseconds())/1000)
 		}()
@@ -189,4 +199,5 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 // logError records an unexpected error with the request's identity.
 func (s *Server) logError(ctx context.Context, msg string, err error) {
 	s.log.ErrorContext(ctx, msg, "error", err.Error())
+	s.cfg.Reporter.Report(ctx, err)
 }

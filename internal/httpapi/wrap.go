@@ -82,7 +82,8 @@ type signatureError struct{ reason string }
 func (e *signatureError) Error() string { return "tenant_sig: " + e.reason }
 
 // refuse renders a refusal of the caller's credentials, clears what can no longer be used and
-// records the security events that matter.
+// records the security events that matter: to the audit log of the tenant concerned when the
+// claim got far enough to name one, else to the platform log.
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	var se *signatureError
 	var de *store.DenialError
@@ -102,7 +103,11 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error) {
 			s.clearCookie(w, sigCookie)
 			s.securityEvent(r, "invalid_tenant_signature", uuid.Nil, map[string]any{"reason": "binding"})
 		case store.DenyHostMismatch:
-			s.securityEvent(r, "tenant_mismatch", uuid.Nil, nil)
+			s.securityEventBy(r, "tenant_mismatch", de.Tenant, de.User, nil)
+		case store.DenyNotMember:
+			s.securityEventBy(r, "not_a_member", de.Tenant, de.User, nil)
+		case store.DenyForbidden:
+			s.securityEventBy(r, "forbidden", de.Tenant, de.User, map[string]any{"method": r.Method, "route": r.Pattern})
 		}
 	}
 	writeProblem(w, r, err)
@@ -122,7 +127,13 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	writeProblem(w, r, err)
 }
 
+// securityEvent records a security event concerning tenant (uuid.Nil: none verified).
 func (s *Server) securityEvent(r *http.Request, kind string, tenant uuid.UUID, detail map[string]any) {
+	s.securityEventBy(r, kind, tenant, uuid.Nil, detail)
+}
+
+// securityEventBy is securityEvent with the acting user.
+func (s *Server) securityEventBy(r *http.Request, kind string, tenant, user uuid.UUID, detail map[string]any) {
 	if detail == nil {
 		detail = map[string]any{}
 	}
@@ -132,10 +143,26 @@ func (s *Server) securityEvent(r *http.Request, kind string, tenant uuid.UUID, d
 	if ri := obs.Request(r.Context()); ri != nil {
 		detail["request_id"] = ri.RequestID
 	}
+	s.cfg.Metrics.SecurityEvent(kind)
+	if ri := obs.Request(r.Context()); ri != nil && tenant != uuid.Nil {
+		if t, _ := ri.Identity(); t == "" {
+			u := ""
+			if user != uuid.Nil {
+				u = user.String()
+			}
+			ri.SetIdentity(tenant.String(), u)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), defaultEventTimeout)
 	defer cancel()
-	if err := s.store.RecordPlatformEvent(ctx, tenant, kind, "http", detail); err != nil {
-		s.logError(r.Context(), "record security event", err)
+	var err error
+	if tenant != uuid.Nil {
+		err = s.store.RecordSecurityEvent(ctx, tenant, user, kind, detail)
+	} else {
+		err = s.store.RecordPlatformEvent(ctx, uuid.Nil, kind, "http", detail)
+	}
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "record security event", "error", err.Error())
 	}
 	s.log.WarnContext(r.Context(), "security event", "kind", kind)
 }

@@ -76,3 +76,28 @@ func actorName(sc *Scope) string {
 	}
 	return ""
 }
+
+// RecordSecurityEvent writes a security event to the audit log of the tenant it concerns
+// (tenant mismatches, forbidden actions, non-members acting), in its own short transaction
+// inside that tenant's scope. user may be uuid.Nil.
+func (s *Store) RecordSecurityEvent(ctx context.Context, tenant, user uuid.UUID, kind string, detail map[string]any) error {
+	d, err := json.Marshal(detail)
+	if err != nil {
+		return err
+	}
+	sc := s.TrustedScope(tenant, false)
+	if err := sc.Begin(ctx); err != nil {
+		return err
+	}
+	var actor *uuid.UUID
+	if user != uuid.Nil {
+		actor = &user
+	}
+	_, err = sc.exec(ctx, `INSERT INTO audit_events (tenant_id, id, actor_user_id, actor, action, target_type, detail, request_id)
+		VALUES ($1, $2, $3, 'user', $4, 'security', $5, coalesce($6, ''))`, tenant, NewID(), actor, "security."+kind, d, detail["request_id"])
+	if err != nil {
+		_ = sc.End(ctx, false)
+		return err
+	}
+	return sc.End(ctx, true)
+}

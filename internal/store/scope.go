@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -53,8 +54,13 @@ const (
 	DenyForbidden                         // the role lacks the route's permission
 )
 
-// DenialError is returned by any scope operation whose claim the database refused.
-type DenialError struct{ Reason Denial }
+// DenialError is returned by any scope operation whose claim the database refused. Tenant and
+// User are what the claim named (verified as far as the reason allows), for the security log.
+type DenialError struct {
+	Reason Denial
+	Tenant uuid.UUID
+	User   uuid.UUID
+}
 
 func (e *DenialError) Error() string { return fmt.Sprintf("access denied (%d)", e.Reason) }
 
@@ -79,7 +85,20 @@ type Scope struct {
 	access *Access
 	denied error
 
-	conn *pgxpool.Conn // write scopes, between Begin and End
+	conn  *pgxpool.Conn // write scopes, between Begin and End
+	began time.Time
+}
+
+// ScopeObserver is told how long each read pipeline and each write transaction took.
+type ScopeObserver func(kind string, d time.Duration)
+
+// SetObserver installs o (for metrics); call it before serving.
+func (s *Store) SetObserver(o ScopeObserver) { s.observe = o }
+
+func (s *Store) observed(kind string, start time.Time) {
+	if s.observe != nil {
+		s.observe(kind, time.Since(start))
+	}
 }
 
 // RequestScope returns a scope for a claimed tenant. authorize, if not nil, is called with the
@@ -192,7 +211,7 @@ func (sc *Scope) readVerify(br pgx.BatchResults) (*Access, error) {
 		return nil, fmt.Errorf("verify claim: %w", err)
 	}
 	deny := func(r Denial) (*Access, error) {
-		sc.denied = Deny(r)
+		sc.denied = &DenialError{Reason: r, Tenant: c.TenantID, User: c.UserID}
 		return nil, sc.denied
 	}
 	if credID == nil || live == nil || !*live {
@@ -235,6 +254,10 @@ func (sc *Scope) readVerify(br pgx.BatchResults) (*Access, error) {
 	}
 	if sc.authorize != nil {
 		if err := sc.authorize(a); err != nil {
+			var de *DenialError
+			if errors.As(err, &de) {
+				de.Tenant, de.User = a.TenantID, a.UserID
+			}
 			sc.denied = err
 			return nil, err
 		}
@@ -294,6 +317,7 @@ func (sc *Scope) Begin(ctx context.Context) error {
 		return err
 	}
 	sc.conn = conn
+	sc.began = time.Now()
 	return nil
 }
 
@@ -305,6 +329,7 @@ func (sc *Scope) End(ctx context.Context, commit bool) error {
 		return nil
 	}
 	sc.conn = nil
+	defer sc.store.observed("write", sc.began)
 	if commit {
 		if _, err := conn.Exec(ctx, "COMMIT"); err != nil {
 			sc.discard(conn)
@@ -367,6 +392,7 @@ func (sc *Scope) query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 		sc.queueVerify(b)
 	}
 	b.Queue(sql, args...)
+	defer sc.store.observed("read", time.Now())
 	br := sc.store.pool.SendBatch(ctx, b)
 	if _, err := br.Exec(); err != nil {
 		br.Close()

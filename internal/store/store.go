@@ -45,7 +45,8 @@ func (e *ReferenceError) Unwrap() error { return ErrInvalidReference }
 
 // Store holds the pool of connections made as the application role.
 type Store struct {
-	pool *pgxpool.Pool
+	pool    *pgxpool.Pool
+	observe ScopeObserver
 }
 
 // Open connects to url (the application role) and checks that the role cannot bypass row
