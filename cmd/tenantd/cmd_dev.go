@@ -80,13 +80,14 @@ func runDev(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
+	storageDir := env("TENANTD_STORAGE_DIR", filepath.Join(dataDir, "files"))
 	empty, err := st.Empty(ctx)
 	if err != nil {
 		return err
 	}
 	if empty {
 		fmt.Fprintln(os.Stderr, "tenantd: seeding demo data")
-		if _, err := seed.Demo(ctx, st); err != nil {
+		if _, err := seed.DemoWithFiles(ctx, st, storageDir); err != nil {
 			return fmt.Errorf("seed: %w", err)
 		}
 	}
@@ -106,7 +107,7 @@ func runDev(ctx context.Context, args []string) error {
 		addr: *addr, databaseURL: appURL, secret: secret,
 		previous: splitList(os.Getenv("TENANTD_SECRET_PREVIOUS")), operatorToken: operator,
 		baseDomain: env("BASE_DOMAIN", "localhost"), secureCookies: os.Getenv("TENANTD_SECURE_COOKIES") == "true",
-		storageDir: env("TENANTD_STORAGE_DIR", filepath.Join(dataDir, "files")),
+		storageDir: storageDir,
 	}
 	return serveHTTP(ctx, cfg, st, func(a string) { printBanner(a, cfg) })
 }

@@ -36,6 +36,7 @@ type env struct {
 	srv     *httptest.Server
 	demo    *seed.Result
 	keyring *tenancy.Keyring
+	files   string // the storage directory the seed wrote attachments to
 }
 
 func newEnv(t testing.TB) *env {
@@ -45,7 +46,8 @@ func newEnv(t testing.TB) *env {
 func newEnvWith(t testing.TB, secret string, previous []string) *env {
 	t.Helper()
 	st, db := pgtest.Store(t)
-	demo, err := seed.Demo(context.Background(), st)
+	files := t.TempDir()
+	demo, err := seed.DemoWithFiles(context.Background(), st, files)
 	if err != nil {
 		t.Fatalf("seed: %v", err)
 	}
@@ -54,11 +56,11 @@ func newEnvWith(t testing.TB, secret string, previous []string) *env {
 		t.Fatal(err)
 	}
 	api := httpapi.New(st, httpapi.Config{BaseDomain: "localhost", Keyring: kr, OperatorToken: testOperator,
-		StorageDir: t.TempDir(), LoginPerMinute: 1000,
+		StorageDir: files, LoginPerMinute: 1000,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
-	return &env{t: t, st: st, db: db, api: api, srv: srv, demo: demo, keyring: kr}
+	return &env{t: t, st: st, db: db, api: api, srv: srv, demo: demo, keyring: kr, files: files}
 }
 
 // client is a caller: cookies from a login, or a bearer token, and the Host it talks to.

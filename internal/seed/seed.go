@@ -45,6 +45,10 @@ type Tenant struct {
 	Client2  uuid.UUID
 	Services []uuid.UUID
 	Bookings []uuid.UUID
+	// StorageDir is where demo attachments' bytes are written (the directory the server serves
+	// attachments from). Empty means no attachments are seeded: a row whose file does not exist
+	// would be a broken download.
+	StorageDir string
 }
 
 // Result is the whole demo data set.
@@ -53,8 +57,11 @@ type Result struct {
 	Consultant   uuid.UUID
 }
 
-// Demo seeds the demo data. It expects an empty database.
-func Demo(ctx context.Context, st *store.Store) (*Result, error) {
+// Demo seeds the demo data without attachment files. It expects an empty database.
+func Demo(ctx context.Context, st *store.Store) (*Result, error) { return DemoWithFiles(ctx, st, "") }
+
+// DemoWithFiles seeds the demo data, writing attachments under storageDir.
+func DemoWithFiles(ctx context.Context, st *store.Store, storageDir string) (*Result, error) {
 	hash, err := auth.HashPassword(ctx, Password)
 	if err != nil {
 		return nil, err
@@ -71,7 +78,7 @@ func Demo(ctx context.Context, st *store.Store) (*Result, error) {
 			return nil, fmt.Errorf("create tenant %s: %w", spec.slug, err)
 		}
 		out := spec.out
-		out.ID, out.Slug = t.ID, t.Slug
+		out.ID, out.Slug, out.StorageDir = t.ID, t.Slug, storageDir
 		owner, err := st.UserByEmail(ctx, "owner@"+spec.domain)
 		if err != nil {
 			return nil, err

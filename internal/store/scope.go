@@ -87,6 +87,20 @@ type Scope struct {
 
 	conn  *pgxpool.Conn // write scopes, between Begin and End
 	began time.Time
+	onEnd []func(committed bool)
+}
+
+// AfterEnd registers f to run when the write transaction ends, with whether it committed.
+// Work outside the database that belongs to the transaction (a file written for a new row)
+// uses it to undo itself when the row never became visible.
+func (sc *Scope) AfterEnd(f func(committed bool)) { sc.onEnd = append(sc.onEnd, f) }
+
+func (sc *Scope) ended(committed bool) {
+	hooks := sc.onEnd
+	sc.onEnd = nil
+	for _, f := range hooks {
+		f(committed)
+	}
 }
 
 // ScopeObserver is told how long each read pipeline and each write transaction took.
@@ -333,12 +347,15 @@ func (sc *Scope) End(ctx context.Context, commit bool) error {
 	if commit {
 		if _, err := conn.Exec(ctx, "COMMIT"); err != nil {
 			sc.discard(conn)
+			sc.ended(false)
 			return translate(err)
 		}
 		conn.Release()
+		sc.ended(true)
 		return nil
 	}
 	sc.discard(conn)
+	sc.ended(false)
 	return nil
 }
 
