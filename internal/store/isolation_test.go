@@ -29,7 +29,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	st, db := pgtest.Store(t)
-	demo, err := seed.Demo(ctx, st)
+	demo, err := seed.DemoWithFiles(ctx, st, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

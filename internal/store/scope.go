@@ -150,13 +150,19 @@ func (sc *Scope) Verify(ctx context.Context) (*Access, error) {
 	sc.queueVerify(b)
 	br := sc.store.pool.SendBatch(ctx, b)
 	defer br.Close()
-	if _, err := br.Exec(); err != nil {
+	st, err := readSetup(br)
+	if err != nil {
 		return nil, err
 	}
-	return sc.readVerify(br)
+	return sc.readVerify(br, st)
 }
 
-const setupSQL = `SELECT set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true), set_config('transaction_read_only', $3, true)`
+// setupSQL binds the tenant (and user) to the transaction and, in the same statement, reads
+// the tenant's status and authorization generation: all a previously verified claim needs to
+// be trusted again.
+const setupSQL = `SELECT set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true),
+       set_config('transaction_read_only', $3, true), t.status, t.auth_gen
+FROM (SELECT 1) AS one LEFT JOIN tenants t ON t.id = $4`
 
 func (sc *Scope) queueSetup(b *pgx.Batch) {
 	user := ""
@@ -167,14 +173,51 @@ func (sc *Scope) queueSetup(b *pgx.Batch) {
 	if sc.readOnly {
 		ro = "on"
 	}
-	b.Queue(setupSQL, sc.claim.TenantID.String(), user, ro)
+	b.Queue(setupSQL, sc.claim.TenantID.String(), user, ro, sc.claim.TenantID)
+}
+
+// setupResult is what the setup statement says about the tenant right now.
+type setupResult struct {
+	status *string
+	gen    *int64
+}
+
+func readSetup(br pgx.BatchResults) (setupResult, error) {
+	var a, b, c string
+	var st setupResult
+	if err := br.QueryRow().Scan(&a, &b, &c, &st.status, &st.gen); err != nil {
+		return st, translate(err)
+	}
+	return st, nil
+}
+
+// fromCache trusts a claim verified before if the tenant's authorization generation is still
+// the one it was verified at and the tenant is active. ok false means "verify afresh".
+func (sc *Scope) fromCache(e authEntry, st setupResult) (*Access, bool, error) {
+	if st.gen == nil || *st.gen != e.gen || st.status == nil || *st.status != "active" {
+		return nil, false, nil
+	}
+	a := e.access
+	if sc.authorize != nil {
+		if err := sc.authorize(&a); err != nil {
+			var de *DenialError
+			if errors.As(err, &de) {
+				de.Tenant, de.User = a.TenantID, a.UserID
+			}
+			sc.denied = err
+			return nil, true, err
+		}
+	}
+	sc.access = &a
+	return &a, true, nil
 }
 
 // The verification queries return exactly one row whatever exists, so that every outcome is
-// told apart in Go and none of them needs a second round trip.
+// told apart in Go and none of them needs a second round trip. They read the tenant's
+// authorization generation in the same snapshot as what they verify.
 const verifySessionSQL = `
-SELECT s.id, s.user_id, s.active_tenant_id, (s.revoked_at IS NULL AND s.expires_at > now()),
-       t.slug, t.name, t.status, m.role, m.status, ht.id, th.requests_per_minute
+SELECT s.id, s.user_id, s.active_tenant_id, (s.revoked_at IS NULL AND s.expires_at > now()), s.expires_at,
+       t.slug, t.name, t.status, t.auth_gen, m.role, m.status, ht.id, th.requests_per_minute
 FROM (SELECT 1) AS one
 LEFT JOIN sessions s ON s.token_hash = $1
 LEFT JOIN tenants t ON t.id = $2
@@ -186,8 +229,8 @@ LEFT JOIN LATERAL (
   LIMIT 1) ht ON true`
 
 const verifyTokenSQL = `
-SELECT k.id, k.user_id, k.role, (k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())),
-       t.slug, t.name, t.status, m.role, m.status, ht.id, th.requests_per_minute
+SELECT k.id, k.user_id, k.role, (k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())), k.expires_at,
+       t.slug, t.name, t.status, t.auth_gen, m.role, m.status, ht.id, th.requests_per_minute
 FROM (SELECT 1) AS one
 LEFT JOIN api_tokens k ON k.tenant_id = $2 AND k.token_hash = $1
 LEFT JOIN tenants t ON t.id = $2
@@ -207,19 +250,24 @@ func (sc *Scope) queueVerify(b *pgx.Batch) {
 	}
 }
 
-func (sc *Scope) readVerify(br pgx.BatchResults) (*Access, error) {
+// credentialNeverExpires stands in for a token without expiry in the cache.
+var credentialNeverExpires = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func (sc *Scope) readVerify(br pgx.BatchResults, _ setupResult) (*Access, error) {
 	var (
 		credID, credUser, sessTenant, hostTenant   *uuid.UUID
 		live                                       *bool
+		credExpires                                *time.Time
 		slug, name, tstatus, mrole, mstatus, krole *string
+		gen                                        *int64
 		rpm                                        *int32
 	)
 	c := sc.claim
 	var err error
 	if c.TokenHash != nil {
-		err = br.QueryRow().Scan(&credID, &credUser, &krole, &live, &slug, &name, &tstatus, &mrole, &mstatus, &hostTenant, &rpm)
+		err = br.QueryRow().Scan(&credID, &credUser, &krole, &live, &credExpires, &slug, &name, &tstatus, &gen, &mrole, &mstatus, &hostTenant, &rpm)
 	} else {
-		err = br.QueryRow().Scan(&credID, &credUser, &sessTenant, &live, &slug, &name, &tstatus, &mrole, &mstatus, &hostTenant, &rpm)
+		err = br.QueryRow().Scan(&credID, &credUser, &sessTenant, &live, &credExpires, &slug, &name, &tstatus, &gen, &mrole, &mstatus, &hostTenant, &rpm)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("verify claim: %w", err)
@@ -266,6 +314,13 @@ func (sc *Scope) readVerify(br pgx.BatchResults) (*Access, error) {
 	} else {
 		a.SessionID = *credID
 	}
+	if gen != nil {
+		exp := credentialNeverExpires
+		if credExpires != nil {
+			exp = *credExpires
+		}
+		sc.store.auth.put(keyOf(c), authEntry{access: *a, gen: *gen, expiresAt: exp, cachedAt: time.Now()})
+	}
 	if sc.authorize != nil {
 		if err := sc.authorize(a); err != nil {
 			var de *DenialError
@@ -308,23 +363,47 @@ func (sc *Scope) Begin(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	pending := sc.access == nil
+	cached, hit := authEntry{}, false
+	if pending {
+		cached, hit = sc.store.auth.get(keyOf(sc.claim), time.Now())
+	}
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	sc.queueSetup(b)
-	verify := sc.access == nil
-	if verify {
+	if pending && !hit {
 		sc.queueVerify(b)
 	}
 	br := conn.SendBatch(ctx, b)
 	_, err = br.Exec()
+	var st setupResult
 	if err == nil {
-		_, err = br.Exec()
+		st, err = readSetup(br)
 	}
-	if err == nil && verify {
-		_, err = sc.readVerify(br)
+	stale := false
+	if err == nil && pending {
+		if hit {
+			var ok bool
+			_, ok, err = sc.fromCache(cached, st)
+			stale = !ok
+		} else {
+			_, err = sc.readVerify(br, st)
+		}
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
+	}
+	if err == nil && stale {
+		// The tenant's authorization changed since the claim was verified: verify again,
+		// inside the transaction that is already bound to the tenant.
+		sc.store.auth.drop(keyOf(sc.claim))
+		vb := &pgx.Batch{}
+		sc.queueVerify(vb)
+		vbr := conn.SendBatch(ctx, vb)
+		_, err = sc.readVerify(vbr, st)
+		if cerr := vbr.Close(); err == nil {
+			err = cerr
+		}
 	}
 	if err != nil {
 		sc.discard(conn)
@@ -402,21 +481,41 @@ func (sc *Scope) query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 	if !sc.readOnly {
 		return nil, errors.New("store: write scope used before Begin")
 	}
+	pending := sc.access == nil
+	cached, hit := authEntry{}, false
+	if pending {
+		cached, hit = sc.store.auth.get(keyOf(sc.claim), time.Now())
+	}
 	b := &pgx.Batch{}
 	sc.queueSetup(b)
-	verify := sc.access == nil
-	if verify {
+	if pending && !hit {
 		sc.queueVerify(b)
 	}
 	b.Queue(sql, args...)
 	defer sc.store.observed("read", time.Now())
 	br := sc.store.pool.SendBatch(ctx, b)
-	if _, err := br.Exec(); err != nil {
+	st, err := readSetup(br)
+	if err != nil {
 		br.Close()
-		return nil, translate(err)
+		return nil, err
 	}
-	if verify {
-		if _, err := sc.readVerify(br); err != nil {
+	if pending {
+		if hit {
+			_, ok, err := sc.fromCache(cached, st)
+			if err != nil {
+				br.Close()
+				return nil, err
+			}
+			if !ok {
+				// Stale: drop what was read, verify afresh, then read again.
+				br.Close()
+				sc.store.auth.drop(keyOf(sc.claim))
+				if _, err := sc.Verify(ctx); err != nil {
+					return nil, err
+				}
+				return sc.query(ctx, sql, args...)
+			}
+		} else if _, err := sc.readVerify(br, st); err != nil {
 			br.Close()
 			return nil, err
 		}

@@ -47,6 +47,7 @@ func (e *ReferenceError) Unwrap() error { return ErrInvalidReference }
 type Store struct {
 	pool    *pgxpool.Pool
 	observe ScopeObserver
+	auth    *authCache
 }
 
 // Open connects to url (the application role) and checks that the role cannot bypass row
@@ -69,7 +70,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{pool: pool}
+	s := &Store{pool: pool, auth: newAuthCache()}
 	if err := s.checkRole(ctx); err != nil {
 		pool.Close()
 		return nil, err

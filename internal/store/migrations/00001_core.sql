@@ -42,6 +42,11 @@ CREATE TABLE tenants (
   status text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'suspended', 'offboarding')),
   primary_domain text UNIQUE CHECK (primary_domain = lower(primary_domain)),
   allow_self_registration boolean NOT NULL DEFAULT true,
+  -- Bumped (by the triggers below) in the same transaction as any change that can alter who
+  -- may act in this tenant: memberships, API tokens, sessions, thresholds, slug, domain, status.
+  -- A server may remember a verified credential only as long as this number is unchanged, and
+  -- it reads the number in the same statement that sets the tenant of every request.
+  auth_gen bigint NOT NULL DEFAULT 0,
   created_at timestamptz NOT NULL DEFAULT now(),
   updated_at timestamptz NOT NULL DEFAULT now()
 );
@@ -506,6 +511,49 @@ END
 $$;
 -- +goose StatementEnd
 
+-- Authorization generation: every change that can alter a verification outcome bumps it.
+-- +goose StatementBegin
+CREATE FUNCTION app.bump_auth_gen() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_TABLE_NAME = 'sessions' THEN
+    IF TG_OP = 'DELETE' OR NEW.revoked_at IS DISTINCT FROM OLD.revoked_at
+       OR NEW.active_tenant_id IS DISTINCT FROM OLD.active_tenant_id OR NEW.expires_at IS DISTINCT FROM OLD.expires_at THEN
+      UPDATE tenants SET auth_gen = auth_gen + 1 WHERE id = OLD.active_tenant_id;
+    END IF;
+    RETURN NULL;
+  END IF;
+  IF TG_OP IN ('UPDATE', 'DELETE') THEN
+    UPDATE tenants SET auth_gen = auth_gen + 1 WHERE id = OLD.tenant_id;
+  END IF;
+  IF TG_OP IN ('INSERT', 'UPDATE') AND (TG_OP = 'INSERT' OR NEW.tenant_id IS DISTINCT FROM OLD.tenant_id) THEN
+    UPDATE tenants SET auth_gen = auth_gen + 1 WHERE id = NEW.tenant_id;
+  END IF;
+  RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION app.bump_own_auth_gen() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.slug IS DISTINCT FROM OLD.slug OR NEW.primary_domain IS DISTINCT FROM OLD.primary_domain
+     OR NEW.status IS DISTINCT FROM OLD.status THEN
+    NEW.auth_gen := OLD.auth_gen + 1;
+  END IF;
+  RETURN NEW;
+END
+$$;
+-- +goose StatementEnd
+
+CREATE TRIGGER memberships_auth_gen AFTER INSERT OR UPDATE OR DELETE ON memberships
+  FOR EACH ROW EXECUTE FUNCTION app.bump_auth_gen();
+CREATE TRIGGER api_tokens_auth_gen AFTER INSERT OR UPDATE OR DELETE ON api_tokens
+  FOR EACH ROW EXECUTE FUNCTION app.bump_auth_gen();
+CREATE TRIGGER thresholds_auth_gen AFTER UPDATE OR DELETE ON thresholds
+  FOR EACH ROW EXECUTE FUNCTION app.bump_auth_gen();
+CREATE TRIGGER sessions_auth_gen AFTER UPDATE OR DELETE ON sessions
+  FOR EACH ROW EXECUTE FUNCTION app.bump_auth_gen();
+CREATE TRIGGER tenants_auth_gen BEFORE UPDATE ON tenants
+  FOR EACH ROW EXECUTE FUNCTION app.bump_own_auth_gen();
+
 -- A user may read their own memberships in every tenant (login and the session's membership
 -- list); writing still needs the tenant.
 CREATE POLICY member_self_read ON memberships FOR SELECT
@@ -526,3 +574,4 @@ DROP TABLE payment_session_routes, payment_sessions, outbox_messages, audit_even
   team_members, service_settings, services, api_tokens, memberships, platform_events, sessions,
   users, tenants;
 DROP SCHEMA app CASCADE;
+
