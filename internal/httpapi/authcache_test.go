@@ -40,7 +40,7 @@ func (c *client) on(other *client) *client {
 	return cp
 }
 
-func superExec(t *testing.T, e *env, sql string, args ...any) {
+func superExec(t testing.TB, e *env, sql string, args ...any) {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, e.db.SuperURL)

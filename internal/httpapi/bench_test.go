@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"tenantd/internal/httpapi"
 )
 
 // bareBooking mirrors the booking the API returns, for the bare handler.
@@ -37,6 +39,9 @@ type bareBooking struct {
 //	go test ./internal/httpapi -run '^$' -bench BookingGet -benchtime 5s
 func BenchmarkBookingGet(b *testing.B) {
 	e := newEnv(b)
+	// Measure isolation, not the per-tenant rate limit.
+	superExec(b, e, `UPDATE thresholds SET requests_per_minute = 100000000`)
+	e.serve(b, httpapi.Config{TenantMaxRPM: 100000000})
 	owner := e.login("owner@acme.test", "")
 	id := e.demo.Acme.Bookings[0]
 
