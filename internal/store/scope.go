@@ -145,14 +145,26 @@ func (sc *Scope) Verify(ctx context.Context) (*Access, error) {
 	if sc.conn != nil {
 		return nil, errors.New("store: write scope not verified")
 	}
+	cached, hit := sc.store.auth.get(keyOf(sc.claim), time.Now())
 	b := &pgx.Batch{}
 	sc.queueSetup(b)
-	sc.queueVerify(b)
+	if !hit {
+		sc.queueVerify(b)
+	}
 	br := sc.store.pool.SendBatch(ctx, b)
 	defer br.Close()
 	st, err := readSetup(br)
 	if err != nil {
 		return nil, err
+	}
+	if hit {
+		a, ok, err := sc.fromCache(cached, st)
+		if ok || err != nil {
+			return a, err
+		}
+		br.Close()
+		sc.store.auth.drop(keyOf(sc.claim))
+		return sc.Verify(ctx)
 	}
 	return sc.readVerify(br, st)
 }
