@@ -14,6 +14,7 @@ import (
 	"tenantd/internal/httpapi"
 	"tenantd/internal/obs"
 	"tenantd/internal/store"
+	"tenantd/internal/store/queue"
 	"tenantd/internal/tenancy"
 )
 
@@ -63,6 +64,20 @@ func serveHTTP(ctx context.Context, cfg serverConfig, st *store.Store, ready fun
 	if err != nil {
 		return err
 	}
+	jobs, err := queue.Start(ctx, st, queue.Config{DatabaseURL: cfg.databaseURL, Logger: logger})
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("background jobs: %w", err)
+	}
+	// Deferred, so it runs after the HTTP server below has shut down: requests still in flight
+	// may enqueue jobs until then.
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := jobs.Stop(stopCtx); err != nil {
+			logger.Error("stop background jobs", "err", err)
+		}
+	}()
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
 		WriteTimeout: 120 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
 	errc := make(chan error, 1)

@@ -5,6 +5,7 @@ import (
 	"net/mail"
 	"slices"
 	"strings"
+	"tenantd/internal/store/queue"
 
 	"github.com/google/uuid"
 
@@ -53,6 +54,9 @@ func (s *Server) sendTestEmail(w http.ResponseWriter, r *http.Request, sc *store
 	m, err := sc.EnqueueEmail(r.Context(), store.OutboxInput{To: to, From: (&mail.Address{Name: name, Address: from}).String(),
 		Subject: "Test message from " + name, Body: body})
 	if err != nil {
+		return err
+	}
+	if err := queue.EnqueueOutboxDelivery(r.Context(), sc); err != nil {
 		return err
 	}
 	if err := sc.AuditEvent(r.Context(), "email.test", "outbox_message", m.ID.String(), map[string]any{"to": to}); err != nil {

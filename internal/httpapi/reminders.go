@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"tenantd/internal/store/queue"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -104,6 +105,12 @@ func (s *Server) runReminders(w http.ResponseWriter, r *http.Request, sc *store.
 	n, err := sc.RunDueReminders(r.Context(), s.now())
 	if err != nil {
 		return err
+	}
+	if n > 0 {
+		// Delivery is queued in the same transaction as the messages it delivers.
+		if err := queue.EnqueueOutboxDelivery(r.Context(), sc); err != nil {
+			return err
+		}
 	}
 	return writeJSON(w, http.StatusOK, map[string]int{"ran": n})
 }

@@ -129,10 +129,14 @@ func contPosts(ctx context.Context, sc *store.Scope, t *Tenant, title string) er
 	return nil
 }
 
+// contCommunication leaves the SMTP host empty on purpose: the demo must never try to reach a
+// mail server outside this machine, so its outbox messages fail with the clear "no SMTP server
+// configured" state until an admin configures one. The stored credentials still exercise the
+// rule that a password is never returned.
 func contCommunication(ctx context.Context, sc *store.Scope, t *Tenant, title string) error {
 	_, err := sc.PutCommunicationSettings(ctx, store.CommunicationSettings{
 		FromName: title, FromEmail: "hello@" + t.Slug + ".test", ReplyTo: "office@" + t.Slug + ".test",
-		SMTPHost: "smtp." + t.Slug + ".test", SMTPPort: 587, SMTPUsername: "mailer",
+		SMTPHost: "", SMTPPort: 587, SMTPUsername: "mailer",
 		SMTPPassword:   "demo-smtp-secret-" + t.Slug,
 		EmailSignature: title, NotifyOnBooking: true, NotifyOnInvoice: true,
 	})

@@ -23,6 +23,8 @@ var migrationFiles embed.FS
 type Migrator struct {
 	db       *sql.DB
 	provider *goose.Provider
+	ownerURL string    // for River's migrations, which need a pgx pool
+	log      io.Writer // progress lines
 }
 
 // NewMigrator opens a migrator on ownerURL. Progress lines go to log (io.Discard for none).
@@ -50,7 +52,7 @@ func NewMigrator(ownerURL string, log io.Writer) (*Migrator, error) {
 		db.Close()
 		return nil, err
 	}
-	return &Migrator{db: db, provider: p}, nil
+	return &Migrator{db: db, provider: p, ownerURL: ownerURL, log: log}, nil
 }
 
 type writerLogger struct{ w io.Writer }
@@ -65,13 +67,16 @@ func (l writerLogger) Fatalf(format string, v ...any) { l.Printf(format, v...) }
 // Close releases the migrator's connection.
 func (m *Migrator) Close() error { return m.db.Close() }
 
-// Up applies every pending migration.
+// Up applies every pending migration, then River's (the background job tables, which are
+// global and versioned by River itself) and the application role's grants on them.
 func (m *Migrator) Up(ctx context.Context) error {
-	_, err := m.provider.Up(ctx)
-	return err
+	if _, err := m.provider.Up(ctx); err != nil {
+		return err
+	}
+	return jobMigrateRiver(ctx, m.ownerURL, m.log)
 }
 
-// Down rolls back the most recent migration.
+// Down rolls back the most recent of tenantd's own migrations; River's tables are left alone.
 func (m *Migrator) Down(ctx context.Context) error {
 	_, err := m.provider.Down(ctx)
 	return err
