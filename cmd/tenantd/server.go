@@ -55,16 +55,17 @@ func serveHTTP(ctx context.Context, cfg serverConfig, st *store.Store, ready fun
 		return err
 	}
 	defer reporter.Flush(2 * time.Second)
+	metrics := obs.NewMetrics()
 	api := httpapi.New(st, httpapi.Config{
 		BaseDomain: cfg.baseDomain, SecureCookies: cfg.secureCookies, Keyring: keyring,
 		OperatorToken: cfg.operatorToken, StorageDir: cfg.storageDir, Logger: logger,
-		Metrics: obs.NewMetrics(), Reporter: reporter,
+		Metrics: metrics, Reporter: reporter,
 	})
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
 	}
-	jobs, err := queue.Start(ctx, st, queue.Config{DatabaseURL: cfg.databaseURL, Logger: logger})
+	jobs, err := queue.Start(ctx, st, queue.Config{DatabaseURL: cfg.databaseURL, Logger: logger, Outcome: metrics.Job})
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("background jobs: %w", err)

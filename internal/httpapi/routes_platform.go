@@ -1,5 +1,182 @@
 package httpapi
 
-// The platform API: tenant lifecycle for the operator.
+// The platform API: tenant lifecycle for the operator. Every route here is KindPlatform, so the
+// wrapper admits only the operator token and no tenant credential ever reaches these handlers;
+// they act through the store's explicitly named platform path, which records each change in the
+// tenant's audit log and the platform log.
 
-func (s *Server) platformRoutes() []Route { return nil }
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+
+	"github.com/google/uuid"
+
+	"tenantd/internal/store"
+)
+
+func (s *Server) platformRoutes() []Route {
+	const base = "/api/platform/tenants"
+	return []Route{
+		{Method: "GET", Pattern: base, Kind: KindPlatform, Summary: "List tenants", Handler: s.listPlatformTenants},
+		{Method: "POST", Pattern: base, Kind: KindPlatform, Summary: "Provision a tenant with its owner", Handler: s.createPlatformTenant},
+		{Method: "GET", Pattern: base + "/{slug}", Kind: KindPlatform, Summary: "Get a tenant", Handler: s.getPlatformTenant},
+		{Method: "PATCH", Pattern: base + "/{slug}", Kind: KindPlatform, Summary: "Rename a tenant (slug, name, primary domain) or change its self-registration", Handler: s.patchPlatformTenant},
+		{Method: "DELETE", Pattern: base + "/{slug}", Kind: KindPlatform, Summary: "Offboard a tenant: export bundle, deletion of every row and file, deletion certificate", Handler: s.offboardPlatformTenant},
+		{Method: "POST", Pattern: base + "/{slug}/suspend", Kind: KindPlatform, Summary: "Suspend a tenant (every tenant route answers 403 tenant_suspended)", Handler: s.suspendPlatformTenant},
+		{Method: "POST", Pattern: base + "/{slug}/resume", Kind: KindPlatform, Summary: "Resume a suspended tenant", Handler: s.resumePlatformTenant},
+		{Method: "GET", Pattern: base + "/{slug}/export", Kind: KindPlatform, Summary: "The tenant's export bundle (tar.gz with manifest.json, tables/*.jsonl, files/*)", Handler: s.exportPlatformTenant},
+		{Method: "GET", Pattern: base + "/{slug}/usage", Kind: KindPlatform, Summary: "The tenant's traffic since start and its rows per table", Handler: s.platformTenantUsage},
+	}
+}
+
+// lifecycle is the operator's view of the tenant lifecycle.
+func (s *Server) lifecycle() Lifecycle {
+	return Lifecycle{Store: s.store, Actor: "operator", BaseDomain: s.cfg.BaseDomain, StorageDir: s.cfg.StorageDir}
+}
+
+func platTenantID(t store.Tenant) uuid.UUID { return t.ID }
+
+func (s *Server) listPlatformTenants(w http.ResponseWriter, r *http.Request, _ *store.Scope) error {
+	p, err := page(r)
+	if err != nil {
+		return err
+	}
+	items, err := s.lifecycle().List(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	return writeList(w, items, p, platTenantID)
+}
+
+func (s *Server) createPlatformTenant(w http.ResponseWriter, r *http.Request, _ *store.Scope) error {
+	var in NewTenantRequest
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	out, err := s.lifecycle().Create(r.Context(), in)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/api/platform/tenants/"+out.Tenant.Slug)
+	return writeJSON(w, http.StatusCreated, out)
+}
+
+func (s *Server) getPlatformTenant(w http.ResponseWriter, r *http.Request, _ *store.Scope) error {
+	t, err := s.lifecycle().Tenant(r.Context(), r.PathValue("slug"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, t)
+}
+
+// platPatchBody is a PATCH of a tenant. primary_domain is kept raw to tell null (remove the
+// domain) from absent (keep it).
+type platPatchBody struct {
+	Slug                  *string         `json:"slug"`
+	Name                  *string         `json:"name"`
+	PrimaryDomain         json.RawMessage `json:"primary_domain"`
+	AllowSelfRegistration *bool           `json:"allow_self_registration"`
+}
+
+func (s *Server) patchPlatformTenant(w http.ResponseWriter, r *http.Request, _ *store.Scope) error {
+	var in platPatchBody
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	u := TenantUpdate{Slug: in.Slug, Name: in.Name, AllowSelfRegistration: in.AllowSelfRegistration}
+	l := s.lifecycle()
+	if _, err := l.Tenant(r.Context(), r.PathValue("slug")); err != nil {
+		return err
+	}
+	switch raw := bytes.TrimSpace(in.PrimaryDomain); {
+	case len(raw) == 0:
+	case bytes.Equal(raw, []byte("null")):
+		u.ClearPrimaryDomain = true
+	default:
+		var d string
+		if err := json.Unmarshal(raw, &d); err != nil {
+			return errField("primary_domain", "must be a host name or null")
+		}
+		u.PrimaryDomain = &d
+	}
+	t, err := l.Update(r.Context(), r.PathValue("slug"), u)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, t)
+}
+
+func (s *Server) suspendPlatformTenant(w http.ResponseWriter, r *http.Request, _ *store.Scope) error {
+	t, err := s.lifecycle().Suspend(r.Context(), r.PathValue("slug"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, t)
+}
+
+func (s *Server) resumePlatformTenant(w http.ResponseWriter, r *http.Request, _ *store.Scope) error {
+	t, err := s.lifecycle().Resume(r.Context(), r.PathValue("slug"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, t)
+}
+
+func (s *Server) offboardPlatformTenant(w http.ResponseWriter, r *http.Request, _ *store.Scope) error {
+	cert, err := s.lifecycle().Offboard(r.Context(), r.PathValue("slug"), "")
+	if err != nil {
+		if cert != nil {
+			// The tenant is gone but something after the deletion failed (a stored file that
+			// could not be removed, say): log it and still hand the operator the certificate.
+			s.logError(r.Context(), "offboarding finished with errors", err)
+			return writeJSON(w, http.StatusOK, cert)
+		}
+		return err
+	}
+	return writeJSON(w, http.StatusOK, cert)
+}
+
+func (s *Server) exportPlatformTenant(w http.ResponseWriter, r *http.Request, _ *store.Scope) error {
+	l := s.lifecycle()
+	t, err := l.Tenant(r.Context(), r.PathValue("slug"))
+	if err != nil {
+		return err
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/gzip")
+	h.Set("Content-Disposition", `attachment; filename="`+t.Slug+`-export.tar.gz"`)
+	h.Set("Cache-Control", "no-store")
+	if _, err := l.Export(r.Context(), t.Slug, w); err != nil {
+		for k := range h {
+			delete(h, k)
+		}
+		return err
+	}
+	return nil
+}
+
+// platUsage is a tenant's usage report.
+type platUsage struct {
+	Tenant  store.Tenant     `json:"tenant"`
+	Traffic UsageSnapshot    `json:"traffic"`
+	Rows    map[string]int64 `json:"rows"`
+	Total   int64            `json:"total_rows"`
+}
+
+func (s *Server) platformTenantUsage(w http.ResponseWriter, r *http.Request, _ *store.Scope) error {
+	l := s.lifecycle()
+	t, err := l.Tenant(r.Context(), r.PathValue("slug"))
+	if err != nil {
+		return err
+	}
+	rows, err := s.store.Platform(l.Actor).TenantRowCounts(r.Context(), t.ID)
+	if err != nil {
+		return err
+	}
+	u := platUsage{Tenant: t, Traffic: s.TenantUsage(t.ID), Rows: rows}
+	for _, n := range rows {
+		u.Total += n
+	}
+	return writeJSON(w, http.StatusOK, u)
+}

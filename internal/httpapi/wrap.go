@@ -495,6 +495,19 @@ func (s *Server) platformRoute(rt Route) http.Handler {
 		if ri := obs.Request(r.Context()); ri != nil {
 			ri.SetIdentity("", "operator")
 		}
+		if r.Method == http.MethodGet {
+			// Reads stream (an export bundle can be large); an error before the first byte
+			// is still rendered as a problem.
+			sw := &statusWriter{ResponseWriter: w}
+			if err := rt.Handler(sw, r, nil); err != nil {
+				if sw.code == 0 {
+					s.fail(w, r, err)
+				} else {
+					s.logError(r.Context(), "platform handler failed after writing", err)
+				}
+			}
+			return
+		}
 		bw := &bufferedWriter{header: http.Header{}}
 		if err := rt.Handler(bw, r, nil); err != nil {
 			s.fail(w, r, err)

@@ -560,7 +560,8 @@ CREATE POLICY member_self_read ON memberships FOR SELECT
   USING (user_id = (SELECT app.current_user_id()));
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON tenants TO tenantd_app;
-GRANT SELECT, INSERT, UPDATE ON users TO tenantd_app;
+-- DELETE: offboarding removes users left with no membership at all.
+GRANT SELECT, INSERT, UPDATE, DELETE ON users TO tenantd_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON sessions TO tenantd_app;
 GRANT SELECT, INSERT ON platform_events TO tenantd_app;
 GRANT SELECT, INSERT ON payment_session_routes TO tenantd_app;

@@ -87,11 +87,25 @@ type tenantWorker[T store.TenantJobArgs] struct {
 	st      *store.Store
 	timeout time.Duration
 	work    func(ctx context.Context, sc *store.Scope, job *river.Job[T]) error
+	outcome func(kind, outcome string)
 }
 
 func (w *tenantWorker[T]) Timeout(*river.Job[T]) time.Duration { return w.timeout }
 
-func (w *tenantWorker[T]) Work(ctx context.Context, job *river.Job[T]) error {
+func (w *tenantWorker[T]) Work(ctx context.Context, job *river.Job[T]) (err error) {
+	if w.outcome != nil {
+		defer func() {
+			var cancel *river.JobCancelError
+			switch {
+			case err == nil:
+				w.outcome(job.Kind, "completed")
+			case errors.As(err, &cancel):
+				w.outcome(job.Kind, "cancelled")
+			default:
+				w.outcome(job.Kind, "failed")
+			}
+		}()
+	}
 	tenant := job.Args.JobTenantID()
 	if tenant == uuid.Nil {
 		return river.JobCancel(fmt.Errorf("%s job %d names no tenant: tenant jobs only run inside their tenant's scope", job.Kind, job.ID))

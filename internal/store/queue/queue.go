@@ -47,6 +47,9 @@ type Config struct {
 	OutboxBatch int
 	// SMTPTimeout bounds one message's SMTP conversation (default 20 seconds).
 	SMTPTimeout time.Duration
+	// Outcome, when set, is told how each tenant job ended ("completed", "cancelled",
+	// "failed"), for metrics.
+	Outcome func(kind, outcome string)
 	// RetryPolicy decides when a failed job runs again (nil: River's exponential backoff).
 	RetryPolicy river.ClientRetryPolicy
 	// PollInterval is how often workers look for jobs besides being notified (default 1s).
@@ -103,9 +106,9 @@ func Start(ctx context.Context, st *store.Store, cfg Config) (*Queue, error) {
 	}
 
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &tenantWorker[RemindersRunArgs]{st: st, timeout: time.Minute, work: runReminders})
+	river.AddWorker(workers, &tenantWorker[RemindersRunArgs]{st: st, timeout: time.Minute, work: runReminders, outcome: cfg.Outcome})
 	d := &outboxDeliverer{maxAttempts: cfg.OutboxMaxAttempts, batch: cfg.OutboxBatch, smtpTimeout: cfg.SMTPTimeout}
-	river.AddWorker(workers, &tenantWorker[OutboxDeliverArgs]{st: st, timeout: 5 * time.Minute, work: d.deliver})
+	river.AddWorker(workers, &tenantWorker[OutboxDeliverArgs]{st: st, timeout: 5 * time.Minute, work: d.deliver, outcome: cfg.Outcome})
 	river.AddWorker(workers, &dispatchWorker{st: st, interval: max(cfg.DispatchInterval, time.Second)})
 
 	var periodic []*river.PeriodicJob
