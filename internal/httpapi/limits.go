@@ -15,12 +15,11 @@ import (
 // token bucket, and requests over its rate are answered 429 before any database work. It also
 // counts each tenant's requests and errors for the platform's usage report.
 type tenantLimits struct {
-	bucket  *ratelimit.Limiter
-	maxRPM  int
-	mu      sync.RWMutex
-	rates   map[uuid.UUID]int
-	counts  sync.Map // uuid.UUID → *Usage
-	started int64
+	bucket *ratelimit.Limiter
+	maxRPM int
+	mu     sync.RWMutex
+	rates  map[uuid.UUID]int
+	counts sync.Map // uuid.UUID → *Usage
 }
 
 // Usage is one tenant's traffic since the server started.
