@@ -6,8 +6,8 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -34,17 +34,18 @@ var (
 // Claims is the payload of a tenant_sig cookie: it binds a tenant to one user's one session for
 // a bounded time.
 type Claims struct {
-	Version   int       `json:"v"`
-	KeyID     string    `json:"kid"`
-	TenantID  uuid.UUID `json:"tid"`
-	UserID    uuid.UUID `json:"uid"`
-	SessionID uuid.UUID `json:"sid"`
-	IssuedAt  int64     `json:"iat"`
-	ExpiresAt int64     `json:"exp"`
+	Version   int
+	KeyID     string
+	TenantID  uuid.UUID
+	UserID    uuid.UUID
+	SessionID uuid.UUID
+	IssuedAt  int64 // Unix seconds
+	ExpiresAt int64 // Unix seconds
 }
 
 type key struct {
-	id  string
+	id  string // hex of kid
+	kid []byte // 4-byte fingerprint
 	mac []byte
 }
 
@@ -81,7 +82,7 @@ func deriveKey(secret string) key {
 	m.Write([]byte("tenantd tenant_sig v1"))
 	mac := m.Sum(nil)
 	fp := sha256.Sum256(mac)
-	return key{id: hex.EncodeToString(fp[:4]), mac: mac}
+	return key{id: hex.EncodeToString(fp[:4]), kid: fp[:4], mac: mac}
 }
 
 // Derive returns a key for another purpose (e.g. payment webhooks, idempotency hashing),
@@ -94,11 +95,63 @@ func (k *Keyring) Derive(purpose string) []byte {
 
 var b64 = base64.RawURLEncoding
 
+// The payload is a fixed binary layout, so that verifying it on every request costs a few
+// hundred nanoseconds rather than a JSON decode:
+//
+//	version(1) keyID(4) tenant(16) user(16) session(16) issuedAt(8) expiresAt(8)
+const payloadLen = 1 + 4 + 16 + 16 + 16 + 8 + 8
+
+var (
+	encodedPayloadLen = b64.EncodedLen(payloadLen)
+	encodedMACLen     = b64.EncodedLen(sha256.Size)
+)
+
+func (c Claims) marshal(kid []byte) []byte {
+	p := make([]byte, 0, payloadLen)
+	p = append(p, byte(c.Version))
+	p = append(p, kid...)
+	p = append(p, c.TenantID[:]...)
+	p = append(p, c.UserID[:]...)
+	p = append(p, c.SessionID[:]...)
+	p = binary.BigEndian.AppendUint64(p, uint64(c.IssuedAt))
+	p = binary.BigEndian.AppendUint64(p, uint64(c.ExpiresAt))
+	return p
+}
+
+func unmarshalClaims(p []byte) (Claims, bool) {
+	var c Claims
+	if len(p) != payloadLen || p[0] != SignatureVersion {
+		return c, false
+	}
+	c.Version = int(p[0])
+	c.KeyID = hex.EncodeToString(p[1:5])
+	copy(c.TenantID[:], p[5:21])
+	copy(c.UserID[:], p[21:37])
+	copy(c.SessionID[:], p[37:53])
+	c.IssuedAt = int64(binary.BigEndian.Uint64(p[53:61]))
+	c.ExpiresAt = int64(binary.BigEndian.Uint64(p[61:69]))
+	return c, true
+}
+
+// DecodeClaims reads a cookie value's claims without verifying them (for tests and tooling
+// that need to look inside; never for deciding anything).
+func DecodeClaims(value string) (Claims, bool) {
+	p, _, ok := strings.Cut(value, ".")
+	if !ok {
+		return Claims{}, false
+	}
+	raw, err := b64.DecodeString(p)
+	if err != nil {
+		return Claims{}, false
+	}
+	return unmarshalClaims(raw)
+}
+
 // Sign returns the cookie value for c, signed with the current key.
 func (k *Keyring) Sign(c Claims) string {
 	c.Version = SignatureVersion
 	c.KeyID = k.current.id
-	payload, _ := json.Marshal(c)
+	payload := c.marshal(k.current.kid)
 	m := hmac.New(sha256.New, k.current.mac)
 	m.Write(payload)
 	return b64.EncodeToString(payload) + "." + b64.EncodeToString(m.Sum(nil))
@@ -106,22 +159,25 @@ func (k *Keyring) Sign(c Claims) string {
 
 // Verify checks value's signature in constant time and its expiry, and returns its claims.
 func (k *Keyring) Verify(value string, now time.Time) (Claims, error) {
-	var c Claims
-	if len(value) > 1024 {
-		return c, ErrMalformed
+	if len(value) > 256 {
+		return Claims{}, ErrMalformed
 	}
 	p, s, ok := strings.Cut(value, ".")
 	if !ok {
-		return c, ErrMalformed
+		return Claims{}, ErrMalformed
 	}
-	payload, err1 := b64.DecodeString(p)
-	sig, err2 := b64.DecodeString(s)
-	if err1 != nil || err2 != nil || len(sig) != sha256.Size {
-		return c, ErrMalformed
+	if len(p) != encodedPayloadLen || len(s) != encodedMACLen {
+		return Claims{}, ErrMalformed
 	}
-	dec := json.NewDecoder(strings.NewReader(string(payload)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil || c.Version != SignatureVersion {
+	var payload [payloadLen]byte
+	var sig [sha256.Size]byte
+	pn, err1 := b64.Decode(payload[:], []byte(p))
+	sn, err2 := b64.Decode(sig[:], []byte(s))
+	if err1 != nil || err2 != nil || pn != payloadLen || sn != sha256.Size {
+		return Claims{}, ErrMalformed
+	}
+	c, ok := unmarshalClaims(payload[:pn])
+	if !ok {
 		return Claims{}, ErrMalformed
 	}
 	var kk *key
@@ -139,8 +195,8 @@ func (k *Keyring) Verify(value string, now time.Time) (Claims, error) {
 		return Claims{}, ErrUnknownKey
 	}
 	m := hmac.New(sha256.New, kk.mac)
-	m.Write(payload)
-	if !hmac.Equal(m.Sum(nil), sig) {
+	m.Write(payload[:pn])
+	if !hmac.Equal(m.Sum(nil), sig[:sn]) {
 		return Claims{}, ErrBadMAC
 	}
 	if c.TenantID == uuid.Nil || c.UserID == uuid.Nil || c.SessionID == uuid.Nil {
