@@ -169,23 +169,20 @@ func (sc *Scope) Verify(ctx context.Context) (*Access, error) {
 	return sc.readVerify(br, st)
 }
 
-// setupSQL binds the tenant (and user) to the transaction and, in the same statement, reads
-// the tenant's status and authorization generation: all a previously verified claim needs to
-// be trusted again.
-const setupSQL = `SELECT set_config('app.tenant_id', $1, true), set_config('app.user_id', $2, true),
-       set_config('transaction_read_only', $3, true), t.status, t.auth_gen
-FROM (SELECT 1) AS one LEFT JOIN tenants t ON t.id = $4`
+// setupSQL binds the tenant to the transaction and, in the same statement, reads the tenant's
+// status and authorization generation: all a previously verified claim needs to be trusted
+// again. It does not set app.user_id: inside a tenant scope a user sees memberships of that
+// tenant only, never their own memberships elsewhere.
+const setupSQL = `SELECT set_config('app.tenant_id', $1, true), set_config('transaction_read_only', $2, true),
+       t.status, t.auth_gen
+FROM (SELECT 1) AS one LEFT JOIN tenants t ON t.id = $3`
 
 func (sc *Scope) queueSetup(b *pgx.Batch) {
-	user := ""
-	if sc.claim.UserID != uuid.Nil {
-		user = sc.claim.UserID.String()
-	}
 	ro := "off"
 	if sc.readOnly {
 		ro = "on"
 	}
-	b.Queue(setupSQL, sc.claim.TenantID.String(), user, ro, sc.claim.TenantID)
+	b.Queue(setupSQL, sc.claim.TenantID.String(), ro, sc.claim.TenantID)
 }
 
 // setupResult is what the setup statement says about the tenant right now.
@@ -195,9 +192,9 @@ type setupResult struct {
 }
 
 func readSetup(br pgx.BatchResults) (setupResult, error) {
-	var a, b, c string
+	var a, b string
 	var st setupResult
-	if err := br.QueryRow().Scan(&a, &b, &c, &st.status, &st.gen); err != nil {
+	if err := br.QueryRow().Scan(&a, &b, &st.status, &st.gen); err != nil {
 		return st, translate(err)
 	}
 	return st, nil
