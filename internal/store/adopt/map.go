@@ -2,7 +2,7 @@
 // nullable and often missing, up to tenantd's data contract (SPEC §6) without taking it down:
 // it reports the missing tenants, backfills them from related rows, and hardens the schema
 // with constraints and row level security in steps that hold writer-blocking locks only
-// briefly. Everything is driven by a declarative tenancy map (see docs/tenancy-map.md).
+// briefly. Everything is driven by a declarative tenancy map (see the README, "Adoption: the tenancy map").
 package adopt
 
 import (
