@@ -1,0 +1,85 @@
+package httpapi_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Idempotency keys are scoped to (tenant, user, key): a replay returns the first response, the
+// same key with another body is refused, the same key in two tenants makes two objects, and
+// concurrent duplicates make exactly one.
+func TestIdempotencyKeys(t *testing.T) {
+	e := newEnv(t)
+	acme := e.login("owner@acme.test", "")
+	globex := e.login("owner@globex.test", "")
+	body := func(slug string) map[string]any {
+		return map[string]any{"slug": slug, "name": "Payroll", "duration_minutes": 30, "price_cents": 1000, "currency": "USD"}
+	}
+	key := []string{"Idempotency-Key", "create-payroll-1"}
+
+	first := acme.do("POST", "/api/admin/services", body("payroll"), key...)
+	mustStatus(t, first, http.StatusCreated)
+	replay := acme.do("POST", "/api/admin/services", body("payroll"), key...)
+	mustStatus(t, replay, http.StatusCreated)
+	if string(replay.Body) != string(first.Body) || replay.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("replay differs: %s vs %s", replay.Body, first.Body)
+	}
+	mustStatus(t, acme.do("POST", "/api/admin/services", body("payroll-2"), key...), http.StatusUnprocessableEntity, "idempotency_key_reused")
+
+	// The same key in globex is globex's own: a second, independent object.
+	other := globex.do("POST", "/api/admin/services", body("payroll"), key...)
+	mustStatus(t, other, http.StatusCreated)
+	var a, g struct {
+		ID string `json:"id"`
+	}
+	first.decode(t, &a)
+	other.decode(t, &g)
+	if a.ID == "" || a.ID == g.ID {
+		t.Fatalf("acme %q and globex %q share an object", a.ID, g.ID)
+	}
+	// Another user of acme with the same key is another caller, too.
+	staff := e.login("staff@acme.test", "")
+	mustStatus(t, staff.do("POST", "/api/bookings", map[string]any{
+		"service_id": e.demo.Acme.Services[0], "client_id": e.demo.Acme.Client, "starts_at": time.Now().Add(96 * time.Hour),
+	}, key...), http.StatusCreated)
+
+	// 20 concurrent identical requests with one key: one booking.
+	client := e.login("client@acme.test", "")
+	before := countBookings(t, e)
+	req := map[string]any{"service_id": e.demo.Acme.Services[0], "starts_at": time.Now().Add(120 * time.Hour).Truncate(time.Second)}
+	var wg sync.WaitGroup
+	ids := make([]string, 20)
+	statuses := make([]int, 20)
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := client.do("POST", "/api/bookings", req, "Idempotency-Key", "book-once")
+			statuses[i] = r.Status
+			var b struct {
+				ID string `json:"id"`
+			}
+			_ = json.Unmarshal(r.Body, &b)
+			ids[i] = b.ID
+		}()
+	}
+	wg.Wait()
+	for i := range 20 {
+		if statuses[i] != http.StatusCreated || ids[i] != ids[0] || ids[0] == "" {
+			t.Fatalf("request %d: %d %q (first %q)", i, statuses[i], ids[i], ids[0])
+		}
+	}
+	if after := countBookings(t, e); after != before+1 {
+		t.Fatalf("%d bookings created by 20 identical requests", after-before)
+	}
+}
+
+func countBookings(t *testing.T, e *env) int {
+	t.Helper()
+	var n int
+	contSQL(t, e, `SELECT count(*) FROM bookings`, nil, &n)
+	return n
+}
