@@ -42,10 +42,11 @@ superuser nor BYPASSRLS. Exits 1 on any finding.`)
 		return exitError{2}
 	}
 	url := *dbURL
-	for _, name := range []string{"DATABASE_URL", "MIGRATE_DATABASE_URL"} {
-		if url == "" {
-			url = os.Getenv(name)
-		}
+	if url == "" {
+		url = os.Getenv("DATABASE_URL")
+	}
+	if url == "" {
+		url = os.Getenv("MIGRATE_DATABASE_URL")
 	}
 	if url == "" {
 		return errors.New("no database: set DATABASE_URL or pass --database-url")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,8 +12,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/google/uuid"
 	"golang.org/x/term"
@@ -22,7 +25,7 @@ import (
 )
 
 func init() {
-	register(command{name: "tenant", summary: "create|list|suspend|resume|rename|export|offboard: tenant lifecycle (DATABASE_URL)", run: runTenant})
+	register(command{name: "tenant", summary: "create|list|suspend|resume|rename|export|offboard|job: tenant lifecycle (DATABASE_URL)", run: runTenant})
 }
 
 const tenantUsage = `usage: tenantd tenant ACTION [arguments]
@@ -36,9 +39,20 @@ actions:
   rename   SLUG [--slug S] [--name N] [--domain D] [--self-registration=true|false]
            (--domain "" removes the primary domain)
   export   SLUG --out FILE      write the export bundle (tar.gz; "-" for standard output)
+  export   SLUG --async         queue the export for the server's workers and print the job id
+           (bundle: $TENANTD_STORAGE_DIR/exports/<id>-<time>.tar.gz)
   offboard SLUG [--out FILE] [--yes]
            export, then delete every row and stored file of the tenant, and print the
            deletion certificate (default bundle: $TENANTD_STORAGE_DIR/exports/<id>-<time>.tar.gz)
+  offboard SLUG --async [--yes]
+           set the tenant's status to offboarding and queue the job that finishes the
+           offboarding (in one transaction); print the job id
+  job      ID                   a background job's state, errors and output (the export
+           summary or the deletion certificate)
+
+The --async forms are carried out by the workers of a running server (tenantd serve), which
+write bundles under their own storage directory: TENANTD_STORAGE_DIR must name the same
+directory as the server's.
 
 Every action accepts --json. Environment: DATABASE_URL (the application role),
 TENANTD_STORAGE_DIR (attachments; default ./storage), BASE_DOMAIN (default localhost).
@@ -55,7 +69,7 @@ func runTenant(ctx context.Context, args []string) error {
 	action, rest := args[0], args[1:]
 	run, ok := map[string]func(context.Context, httpapi.Lifecycle, []string) error{
 		"create": tenantCreate, "list": tenantList, "suspend": tenantSuspend, "resume": tenantResume,
-		"rename": tenantRename, "export": tenantExport, "offboard": tenantOffboard,
+		"rename": tenantRename, "export": tenantExport, "offboard": tenantOffboard, "job": pjobTenantJob,
 	}[action]
 	if !ok {
 		fmt.Fprintf(os.Stderr, "tenantd tenant: unknown action %q\n\n%s", action, tenantUsage)
@@ -89,6 +103,22 @@ func runTenant(ctx context.Context, args []string) error {
 // tenantFlags parses an action's flags, allowing the SLUG argument before or after them, and
 // returns the positional arguments.
 func tenantFlags(fs *flag.FlagSet, args []string, positional int) ([]string, error) {
+	pos, err := pjobFlagArgs(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	if len(pos) != positional {
+		if positional == 0 {
+			return nil, fmt.Errorf("tenant %s takes no arguments besides flags", fs.Name())
+		}
+		return nil, fmt.Errorf("tenant %s needs the tenant's SLUG", fs.Name())
+	}
+	return pos, nil
+}
+
+// pjobFlagArgs parses fs's flags wherever they stand among args and returns the positional
+// arguments.
+func pjobFlagArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for len(args) > 0 {
 		if err := fs.Parse(args); err != nil {
@@ -99,12 +129,6 @@ func tenantFlags(fs *flag.FlagSet, args []string, positional int) ([]string, err
 			pos = append(pos, args[0])
 			args = args[1:]
 		}
-	}
-	if len(pos) != positional {
-		if positional == 0 {
-			return nil, fmt.Errorf("tenant %s takes no arguments besides flags", fs.Name())
-		}
-		return nil, fmt.Errorf("tenant %s needs the tenant's SLUG", fs.Name())
 	}
 	return pos, nil
 }
@@ -271,9 +295,24 @@ func tenantRename(ctx context.Context, l httpapi.Lifecycle, args []string) error
 func tenantExport(ctx context.Context, l httpapi.Lifecycle, args []string) (err error) {
 	fs, asJSON := tenantFlagSet("export")
 	out := fs.String("out", "", `the bundle file to write ("-" for standard output)`)
+	async := fs.Bool("async", false, "queue the export for the server's workers and print the job id")
 	pos, err := tenantFlags(fs, args, 1)
 	if err != nil {
 		return err
+	}
+	if *async {
+		if *out != "" {
+			return errors.New("tenant export: --out cannot be used with --async (the workers write under TENANTD_STORAGE_DIR/exports)")
+		}
+		job, err := l.ScheduleExport(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return tenantPrintJSON(job)
+		}
+		pjobPrintQueued("tenant.export", job.JobID, pos[0], "", job.BundlePath)
+		return nil
 	}
 	if *out == "" {
 		return errors.New("tenant export: --out FILE is required")
@@ -329,9 +368,13 @@ func tenantOffboard(ctx context.Context, l httpapi.Lifecycle, args []string) err
 	fs, asJSON := tenantFlagSet("offboard")
 	out := fs.String("out", "", "where to write the export bundle (default under TENANTD_STORAGE_DIR/exports)")
 	yes := fs.Bool("yes", false, "do not ask for confirmation")
+	async := fs.Bool("async", false, "start the offboarding and queue the job that finishes it; print the job id")
 	pos, err := tenantFlags(fs, args, 1)
 	if err != nil {
 		return err
+	}
+	if *async && *out != "" {
+		return errors.New("tenant offboard: --out cannot be used with --async (the workers write under TENANTD_STORAGE_DIR/exports)")
 	}
 	t, err := l.Tenant(ctx, pos[0])
 	if err != nil {
@@ -343,6 +386,17 @@ func tenantOffboard(ctx context.Context, l httpapi.Lifecycle, args []string) err
 		if strings.TrimSpace(line) != t.Slug {
 			return errors.New("tenant offboard: not confirmed; nothing was changed")
 		}
+	}
+	if *async {
+		job, err := l.StartOffboarding(ctx, t.Slug)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return tenantPrintJSON(job)
+		}
+		pjobPrintQueued("tenant.offboard", job.JobID, t.Slug, job.Status, job.BundlePath)
+		return nil
 	}
 	cert, err := l.Offboard(ctx, t.Slug, *out)
 	if cert != nil {
@@ -382,4 +436,61 @@ func tenantPrintCertificate(c *store.DeletionCertificate) {
 	for _, e := range c.FileErrors {
 		fmt.Printf("  could not remove: %s\n", e)
 	}
+}
+
+// pjobPrintQueued reports a queued platform job.
+func pjobPrintQueued(kind string, id int64, slug, status, bundle string) {
+	fmt.Printf("queued %s job %d for tenant %s\n", kind, id, slug)
+	if status != "" {
+		fmt.Printf("status:   %s\n", status)
+	}
+	fmt.Printf("bundle:   %s\nfollow:   tenantd tenant job %d\n", bundle, id)
+}
+
+// pjobTenantJob shows a background job: what it is, where it stands, why its attempts failed
+// and what it reported.
+func pjobTenantJob(ctx context.Context, l httpapi.Lifecycle, args []string) error {
+	fs, asJSON := tenantFlagSet("job")
+	pos, err := pjobFlagArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return errors.New("tenant job needs the job's ID")
+	}
+	id, err := strconv.ParseInt(pos[0], 10, 64)
+	if err != nil || id <= 0 {
+		return fmt.Errorf("tenant job: %q is not a job id", pos[0])
+	}
+	job, err := l.Job(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("tenant job: no job has id %d (or it was already cleaned out)", id)
+	}
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return tenantPrintJSON(job)
+	}
+	const when = "2006-01-02 15:04:05Z"
+	fmt.Printf("job:        %d\nkind:       %s\nstate:      %s\nattempts:   %d of %d\ncreated:    %s\n",
+		job.ID, job.Kind, job.State, job.Attempt, job.MaxAttempts, job.CreatedAt.UTC().Format(when))
+	if job.FinalizedAt != nil {
+		fmt.Printf("finalized:  %s\n", job.FinalizedAt.UTC().Format(when))
+	} else if job.ScheduledAt.After(time.Now()) {
+		fmt.Printf("next run:   %s\n", job.ScheduledAt.UTC().Format(when))
+	}
+	fmt.Printf("args:       %s\n", job.Args)
+	for _, e := range job.Errors {
+		fmt.Printf("error:      attempt %d at %s: %s\n", e.Attempt, e.At.UTC().Format(when), e.Error)
+	}
+	if len(job.Output) > 0 {
+		var out bytes.Buffer
+		if json.Indent(&out, job.Output, "", "  ") != nil {
+			out.Reset()
+			out.Write(job.Output)
+		}
+		fmt.Printf("output:\n%s\n", out.String())
+	}
+	return nil
 }

@@ -65,7 +65,7 @@ func serveHTTP(ctx context.Context, cfg serverConfig, st *store.Store, ready fun
 	if err != nil {
 		return err
 	}
-	jobs, err := queue.Start(ctx, st, queue.Config{DatabaseURL: cfg.databaseURL, Logger: logger, Outcome: metrics.Job})
+	jobs, err := queue.Start(ctx, st, queue.Config{DatabaseURL: cfg.databaseURL, Logger: logger, Outcome: metrics.Job, StorageDir: cfg.storageDir})
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("background jobs: %w", err)

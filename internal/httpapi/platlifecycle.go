@@ -16,6 +16,7 @@ import (
 
 	"tenantd/internal/auth"
 	"tenantd/internal/store"
+	"tenantd/internal/store/queue"
 	"tenantd/internal/tenancy"
 )
 
@@ -269,6 +270,83 @@ func (l Lifecycle) Offboard(ctx context.Context, slug, bundlePath string) (*stor
 		}
 	}
 	return l.Store.Platform(l.Actor).OffboardTenant(context.WithoutCancel(ctx), t.ID, l.StorageDir, bundlePath)
+}
+
+// OffboardingJob is an offboarding started in the background: the tenant's status (from now
+// on offboarding), the job that finishes it and the bundle that job writes.
+type OffboardingJob struct {
+	JobID      int64  `json:"job_id"`
+	Status     string `json:"status"`
+	BundlePath string `json:"bundle_path"`
+}
+
+// StartOffboarding starts offboarding the tenant and leaves the rest to a background job: the
+// status change (after which no credential works for the tenant) and the job commit together.
+// Asking again while the job is queued or running returns the same job.
+func (l Lifecycle) StartOffboarding(ctx context.Context, slug string) (*OffboardingJob, error) {
+	t, err := l.Tenant(ctx, slug)
+	if err != nil {
+		return nil, err
+	}
+	path, err := l.pjobBundlePath(t.ID)
+	if err != nil {
+		return nil, err
+	}
+	job := &OffboardingJob{}
+	now, err := l.Store.Platform(l.Actor).BeginOffboarding(ctx, t.ID, func(ctx context.Context, tx *store.LifecycleTx) error {
+		var err error
+		job.JobID, job.BundlePath, err = queue.EnqueueTenantOffboard(ctx, tx, path)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	job.Status = now.Status
+	return job, nil
+}
+
+// ExportJob is an export scheduled in the background: the job and the bundle it writes.
+type ExportJob struct {
+	JobID      int64  `json:"job_id"`
+	BundlePath string `json:"bundle_path"`
+}
+
+// ScheduleExport schedules the tenant's export in the background; the bundle goes under
+// StorageDir/exports/.
+func (l Lifecycle) ScheduleExport(ctx context.Context, slug string) (*ExportJob, error) {
+	t, err := l.Tenant(ctx, slug)
+	if err != nil {
+		return nil, err
+	}
+	path, err := l.pjobBundlePath(t.ID)
+	if err != nil {
+		return nil, err
+	}
+	job := &ExportJob{BundlePath: path}
+	_, err = l.Store.Platform(l.Actor).ScheduleExport(ctx, t.ID, func(ctx context.Context, tx *store.LifecycleTx) error {
+		var err error
+		job.JobID, err = queue.EnqueueTenantExport(ctx, tx, path)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return job, nil
+}
+
+// pjobBundlePath is BundlePath made absolute: the workers accept only absolute paths, and
+// resolve the storage directory the same way.
+func (l Lifecycle) pjobBundlePath(id uuid.UUID) (string, error) {
+	p, err := l.BundlePath(id, time.Now())
+	if err != nil {
+		return "", err
+	}
+	return filepath.Abs(p)
+}
+
+// Job reports a background job's state, attempts, errors and output.
+func (l Lifecycle) Job(ctx context.Context, id int64) (store.JobInfo, error) {
+	return l.Store.Platform(l.Actor).Job(ctx, id)
 }
 
 // DescribeError says what went wrong in the words the API would use (code, detail and the

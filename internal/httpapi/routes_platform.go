@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -22,7 +23,7 @@ func (s *Server) platformRoutes() []Route {
 		{Method: "POST", Pattern: base, Kind: KindPlatform, Summary: "Provision a tenant with its owner", Handler: s.createPlatformTenant},
 		{Method: "GET", Pattern: base + "/{slug}", Kind: KindPlatform, Summary: "Get a tenant", Handler: s.getPlatformTenant},
 		{Method: "PATCH", Pattern: base + "/{slug}", Kind: KindPlatform, Summary: "Rename a tenant (slug, name, primary domain) or change its self-registration", Handler: s.patchPlatformTenant},
-		{Method: "DELETE", Pattern: base + "/{slug}", Kind: KindPlatform, Summary: "Offboard a tenant: export bundle, deletion of every row and file, deletion certificate", Handler: s.offboardPlatformTenant},
+		{Method: "DELETE", Pattern: base + "/{slug}", Kind: KindPlatform, Summary: "Offboard a tenant: export bundle, deletion of every row and file, deletion certificate (with Prefer: respond-async, 202 and a background job)", Handler: s.offboardPlatformTenant},
 		{Method: "POST", Pattern: base + "/{slug}/suspend", Kind: KindPlatform, Summary: "Suspend a tenant (every tenant route answers 403 tenant_suspended)", Handler: s.suspendPlatformTenant},
 		{Method: "POST", Pattern: base + "/{slug}/resume", Kind: KindPlatform, Summary: "Resume a suspended tenant", Handler: s.resumePlatformTenant},
 		{Method: "GET", Pattern: base + "/{slug}/export", Kind: KindPlatform, Summary: "The tenant's export bundle (tar.gz with manifest.json, tables/*.jsonl, files/*)", Handler: s.exportPlatformTenant},
@@ -124,6 +125,15 @@ func (s *Server) resumePlatformTenant(w http.ResponseWriter, r *http.Request, _ 
 }
 
 func (s *Server) offboardPlatformTenant(w http.ResponseWriter, r *http.Request, _ *store.Scope) error {
+	if pjobPrefersAsync(r) {
+		// The status change and the job that finishes the offboarding commit together.
+		job, err := s.lifecycle().StartOffboarding(r.Context(), r.PathValue("slug"))
+		if err != nil {
+			return err
+		}
+		w.Header().Set("Preference-Applied", "respond-async")
+		return writeJSON(w, http.StatusAccepted, job)
+	}
 	cert, err := s.lifecycle().Offboard(r.Context(), r.PathValue("slug"), "")
 	if err != nil {
 		if cert != nil {
@@ -135,6 +145,22 @@ func (s *Server) offboardPlatformTenant(w http.ResponseWriter, r *http.Request, 
 		return err
 	}
 	return writeJSON(w, http.StatusOK, cert)
+}
+
+// pjobPrefersAsync reports whether the request carries the preference respond-async (RFC 7240):
+// Prefer holds comma-separated preferences, each a token with optional "=value" and
+// ";parameters".
+func pjobPrefersAsync(r *http.Request) bool {
+	for _, v := range r.Header.Values("Prefer") {
+		for _, pref := range strings.Split(v, ",") {
+			name, _, _ := strings.Cut(pref, ";")
+			name, _, _ = strings.Cut(name, "=")
+			if strings.EqualFold(strings.TrimSpace(name), "respond-async") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (s *Server) exportPlatformTenant(w http.ResponseWriter, r *http.Request, _ *store.Scope) error {

@@ -133,6 +133,23 @@ func unmarshalClaims(p []byte) (Claims, bool) {
 	return c, true
 }
 
+// ReplacePayload returns value with its payload replaced by c's and its old MAC kept: a
+// forgery that any verifier must refuse. The scope probe uses it to send expired and
+// re-targeted signatures without knowing the key.
+func ReplacePayload(value string, c Claims) (string, bool) {
+	old, ok := DecodeClaims(value)
+	if !ok {
+		return "", false
+	}
+	kid, err := hex.DecodeString(old.KeyID)
+	if err != nil || len(kid) != 4 {
+		return "", false
+	}
+	c.Version = SignatureVersion
+	_, mac, _ := strings.Cut(value, ".")
+	return b64.EncodeToString(c.marshal(kid)) + "." + mac, true
+}
+
 // DecodeClaims reads a cookie value's claims without verifying them (for tests and tooling
 // that need to look inside; never for deciding anything).
 func DecodeClaims(value string) (Claims, bool) {

@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
+
+	"tenantd/internal/tenancy"
 )
 
 // emptyBody is the only body the probe ever sends to a route that changes data, and only
@@ -308,13 +311,13 @@ func (p *prober) probeSignatures(ctx context.Context, att, vic *side) error {
 	if foreign != "" {
 		forged = append(forged, struct{ name, value string }{vic.tenant.Slug + "'s tenant_sig", foreign})
 	}
-	if v, ok := rewritePayload(sig, func(m map[string]any) {
-		m["exp"] = time.Now().Add(-time.Hour).Unix()
-		m["iat"] = time.Now().Add(-2 * time.Hour).Unix()
+	if v, ok := rewritePayload(sig, func(c *tenancy.Claims) {
+		c.ExpiresAt = time.Now().Add(-time.Hour).Unix()
+		c.IssuedAt = time.Now().Add(-2 * time.Hour).Unix()
 	}); ok {
 		forged = append(forged, struct{ name, value string }{"expired tenant_sig", v})
 	}
-	if v, ok := rewritePayload(sig, func(m map[string]any) { m["tid"] = vic.tenant.ID }); ok {
+	if v, ok := rewritePayload(sig, func(c *tenancy.Claims) { c.TenantID, _ = uuid.Parse(vic.tenant.ID) }); ok {
 		forged = append(forged, struct{ name, value string }{"tenant_sig re-signed for " + vic.tenant.Slug, v})
 	}
 	var targets []operation
@@ -361,22 +364,13 @@ func tamper(sig string) string {
 // rewritePayload changes the claims of a signature of the documented form
 // base64url(json) "." base64url(mac) and keeps the old MAC: a cookie that looks right and is
 // not.
-func rewritePayload(sig string, change func(map[string]any)) (string, bool) {
-	payload, mac, ok := strings.Cut(sig, ".")
+func rewritePayload(sig string, change func(*tenancy.Claims)) (string, bool) {
+	c, ok := tenancy.DecodeClaims(sig)
 	if !ok {
 		return "", false
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(payload)
-	if err != nil {
-		return "", false
-	}
-	var m map[string]any
-	if json.Unmarshal(raw, &m) != nil {
-		return "", false
-	}
-	change(m)
-	out, _ := json.Marshal(m)
-	return base64.RawURLEncoding.EncodeToString(out) + "." + mac, true
+	change(&c)
+	return tenancy.ReplacePayload(sig, c)
 }
 
 // probePlatform sends att's credentials to the platform routes: never a tenant credential.

@@ -9,7 +9,9 @@
 //
 // Jobs are inserted by Scope.Enqueue inside the transaction of the change that causes them, so
 // a request that rolls back leaves no job behind. Work that spans tenants (the periodic
-// reminders dispatch) goes through the platform path, which records each dispatch.
+// reminders dispatch) goes through the platform path, which records each dispatch; so do a
+// tenant's export and offboarding (platform_jobs.go), which name their tenant but run outside
+// its scope, since an offboarding tenant is no longer active.
 package queue
 
 import (
@@ -54,6 +56,9 @@ type Config struct {
 	RetryPolicy river.ClientRetryPolicy
 	// PollInterval is how often workers look for jobs besides being notified (default 1s).
 	PollInterval time.Duration
+	// StorageDir holds the tenants' stored files (StorageDir/<tenant id>/...); the export and
+	// offboard jobs write their bundles to StorageDir/exports/ and refuse to run without it.
+	StorageDir string
 }
 
 func (c *Config) defaults() {
@@ -110,6 +115,7 @@ func Start(ctx context.Context, st *store.Store, cfg Config) (*Queue, error) {
 	d := &outboxDeliverer{maxAttempts: cfg.OutboxMaxAttempts, batch: cfg.OutboxBatch, smtpTimeout: cfg.SMTPTimeout}
 	river.AddWorker(workers, &tenantWorker[OutboxDeliverArgs]{st: st, timeout: 5 * time.Minute, work: d.deliver, outcome: cfg.Outcome})
 	river.AddWorker(workers, &dispatchWorker{st: st, interval: max(cfg.DispatchInterval, time.Second)})
+	pjobRegister(workers, st, cfg)
 
 	var periodic []*river.PeriodicJob
 	if cfg.DispatchInterval > 0 {
