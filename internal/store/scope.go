@@ -173,9 +173,9 @@ func (sc *Scope) Verify(ctx context.Context) (*Access, error) {
 // status and authorization generation: all a previously verified claim needs to be trusted
 // again. It does not set app.user_id: inside a tenant scope a user sees memberships of that
 // tenant only, never their own memberships elsewhere.
-const setupSQL = `SELECT set_config('app.tenant_id', $1, true), set_config('transaction_read_only', $2, true),
-       t.status, t.auth_gen
-FROM (SELECT 1) AS one LEFT JOIN tenants t ON t.id = $3`
+const setupSQL = `SELECT t.status, t.auth_gen
+FROM (SELECT set_config('app.tenant_id', $1, true), set_config('transaction_read_only', $2, true) OFFSET 0) AS cfg
+LEFT JOIN tenants t ON t.id = $3`
 
 func (sc *Scope) queueSetup(b *pgx.Batch) {
 	ro := "off"
@@ -192,9 +192,8 @@ type setupResult struct {
 }
 
 func readSetup(br pgx.BatchResults) (setupResult, error) {
-	var a, b string
 	var st setupResult
-	if err := br.QueryRow().Scan(&a, &b, &st.status, &st.gen); err != nil {
+	if err := br.QueryRow().Scan(&st.status, &st.gen); err != nil {
 		return st, translate(err)
 	}
 	return st, nil
