@@ -58,6 +58,11 @@ func (e *env) snapshot() string {
 	}
 	var b strings.Builder
 	for _, t := range tables {
+		if t == "audit_events" {
+			// The audit log records attempts by design (a probe of another tenant's id is
+			// written to that tenant's log); everything else must stay as it was.
+			continue
+		}
 		var sum *string
 		q := `SELECT md5(string_agg(x::text, '|' ORDER BY x::text)) FROM ` + pgx.Identifier{t}.Sanitize() + ` x`
 		if err := conn.QueryRow(ctx, q).Scan(&sum); err != nil {

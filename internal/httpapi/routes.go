@@ -48,6 +48,8 @@ type Route struct {
 	Handler    Handler
 	// Creates marks POST routes that create things and so honour Idempotency-Key.
 	Creates bool
+
+	takesID bool // derived: the pattern has an {id} (for cross-tenant probe detection)
 }
 
 // routeTable is every route the server serves.

@@ -27,6 +27,7 @@ const (
 
 // wrap puts a route behind the wrapper its kind demands. There is no other way into a handler.
 func (s *Server) wrap(rt Route) http.Handler {
+	rt.takesID = strings.Contains(rt.Pattern, "{id}")
 	switch rt.Kind {
 	case KindTenant:
 		if rt.Permission == "" {
@@ -228,7 +229,63 @@ func (s *Server) tenantRoute(rt Route) http.Handler {
 			s.serveWrite(sw, r, rt, sc)
 		}
 		s.limits.record(sc.Verified(), sw.code)
+		if sw.code == http.StatusNotFound && rt.takesID {
+			s.checkProbe(r, sc.Verified())
+		}
 	})
+}
+
+// probeChecks bounds the cross-tenant probe checks running at once; when they are all busy a
+// check is skipped rather than queued, so a flood of 404s cannot pile work on the database.
+var probeChecks = make(chan struct{}, 4)
+
+// checkProbe records a 404 on an id that exists in another tenant as a cross-tenant probe: in
+// the audit log of the tenant whose object was probed (without naming the prober), in the
+// platform log (with both) and in the security-event counter. The prober's own tenant log gets
+// nothing, since an entry there would tell its admins which of their guesses exist elsewhere.
+// It runs after the response and in the background, so that the answer and its timing are the
+// same whether or not the id exists elsewhere.
+func (s *Server) checkProbe(r *http.Request, a *store.Access) {
+	if a == nil {
+		return
+	}
+	id, err := uuid.Parse(r.PathValue("id"))
+	if err != nil {
+		return
+	}
+	select {
+	case probeChecks <- struct{}{}:
+	default:
+		return
+	}
+	req := r.Clone(context.WithoutCancel(r.Context()))
+	go func() {
+		defer func() { <-probeChecks }()
+		ctx, cancel := context.WithTimeout(req.Context(), defaultEventTimeout)
+		defer cancel()
+		owner, found, err := s.store.Platform("probe-check").ObjectOwner(ctx, id)
+		if err != nil {
+			s.log.ErrorContext(ctx, "cross-tenant probe check", "error", err.Error())
+			return
+		}
+		if !found || owner == a.TenantID {
+			return
+		}
+		s.cfg.Metrics.SecurityEvent("cross_tenant_probe")
+		target := map[string]any{"route": req.Pattern, "object_id": id.String()}
+		if ri := obs.Request(req.Context()); ri != nil {
+			target["request_id"] = ri.RequestID
+		}
+		if err := s.store.RecordSecurityEvent(ctx, owner, uuid.Nil, "cross_tenant_probe", target); err != nil {
+			s.log.ErrorContext(ctx, "record security event", "error", err.Error())
+		}
+		platform := map[string]any{"route": req.Pattern, "object_id": id.String(), "owner_tenant": owner.String(),
+			"prober_tenant": a.TenantID.String(), "prober_user": a.UserID.String()}
+		if err := s.store.RecordPlatformEvent(ctx, a.TenantID, "cross_tenant_probe", "http", platform); err != nil {
+			s.log.ErrorContext(ctx, "record security event", "error", err.Error())
+		}
+		s.log.WarnContext(req.Context(), "security event", "kind", "cross_tenant_probe")
+	}()
 }
 
 // unauthenticated is the answer to a request without credentials: 404 tenant_not_found when

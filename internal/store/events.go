@@ -101,3 +101,18 @@ func (s *Store) RecordSecurityEvent(ctx context.Context, tenant, user uuid.UUID,
 	}
 	return sc.End(ctx, true)
 }
+
+// ObjectOwner tells which tenant owns an object id, if any. It is the one question the
+// application may ask across tenants about tenant data, asked only after a tenant route
+// answered 404, so that a probe with another tenant's id can be recorded as such. It goes
+// through app.object_owner(), a function over a table the application role cannot read.
+func (p *Platform) ObjectOwner(ctx context.Context, id uuid.UUID) (uuid.UUID, bool, error) {
+	var owner *uuid.UUID
+	if err := p.s.pool.QueryRow(ctx, `SELECT app.object_owner($1)`, id).Scan(&owner); err != nil {
+		return uuid.Nil, false, translate(err)
+	}
+	if owner == nil {
+		return uuid.Nil, false, nil
+	}
+	return *owner, true, nil
+}

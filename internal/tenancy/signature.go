@@ -95,6 +95,10 @@ func (k *Keyring) Derive(purpose string) []byte {
 
 var b64 = base64.RawURLEncoding
 
+// b64Strict refuses non-canonical encodings (stray bits in the last character), so that each
+// signature has exactly one accepted spelling.
+var b64Strict = base64.RawURLEncoding.Strict()
+
 // The payload is a fixed binary layout, so that verifying it on every request costs a few
 // hundred nanoseconds rather than a JSON decode:
 //
@@ -188,8 +192,8 @@ func (k *Keyring) Verify(value string, now time.Time) (Claims, error) {
 	}
 	var payload [payloadLen]byte
 	var sig [sha256.Size]byte
-	pn, err1 := b64.Decode(payload[:], []byte(p))
-	sn, err2 := b64.Decode(sig[:], []byte(s))
+	pn, err1 := b64Strict.Decode(payload[:], []byte(p))
+	sn, err2 := b64Strict.Decode(sig[:], []byte(s))
 	if err1 != nil || err2 != nil || pn != payloadLen || sn != sha256.Size {
 		return Claims{}, ErrMalformed
 	}
