@@ -32,6 +32,9 @@ const Port = 5432
 // databases; the server never connects with it.
 const Superuser = "postgres"
 
+// debianRoot is where Debian's PostgreSQL packages put their versioned bin directories.
+var debianRoot = "/usr/lib/postgresql"
+
 // FindBinDir returns the directory holding initdb, pg_ctl and postgres.
 func FindBinDir() (string, error) {
 	if p, err := exec.LookPath("initdb"); err == nil {
@@ -43,7 +46,7 @@ func FindBinDir() (string, error) {
 			return dir, nil
 		}
 	}
-	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	matches, _ := filepath.Glob(filepath.Join(debianRoot, "*", "bin"))
 	sort.Slice(matches, func(i, j int) bool { return versionOf(matches[i]) > versionOf(matches[j]) })
 	for _, dir := range matches {
 		if hasServer(dir) {
