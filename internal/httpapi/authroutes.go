@@ -18,7 +18,7 @@ const defaultEventTimeout = 3 * time.Second
 
 func (s *Server) authRoutes() []Route {
 	return []Route{
-		{Method: "POST", Pattern: "/api/auth/register", Kind: KindPublic, HostTenant: true, Summary: "Register as a client of the host's tenant", Handler: s.register},
+		{Method: "POST", Pattern: "/api/auth/register", Kind: KindPublic, Summary: "Register as a client of the host's tenant (at the apex: the tenant named in the body)", Handler: s.register},
 		{Method: "POST", Pattern: "/api/auth/login", Kind: KindPublic, Summary: "Sign in; sets the session cookie and tenant_sig", Handler: s.login},
 		{Method: "POST", Pattern: "/api/auth/logout", Kind: KindPublic, Summary: "Revoke the session and clear both cookies", Handler: s.logout},
 		{Method: "POST", Pattern: "/api/admin/auth/logout", Kind: KindPublic, Summary: "Alias of /api/auth/logout", Handler: s.logout},
