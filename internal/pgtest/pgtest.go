@@ -11,8 +11,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"tenantd/internal/pgcluster"
@@ -43,8 +45,28 @@ func Main(m *testing.M) int {
 	return code
 }
 
+// reapOrphans stops and removes the clusters of earlier test processes that died without
+// reaching Main's cleanup (killed by a timeout, say), so that they do not run on forever.
+func reapOrphans() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "tenantd-pgtest-*-*"))
+	for _, d := range dirs {
+		var pid int
+		if _, err := fmt.Sscanf(filepath.Base(d), "tenantd-pgtest-%d-", &pid); err != nil || pid == os.Getpid() {
+			continue
+		}
+		if syscall.Kill(pid, 0) == nil {
+			continue // its process still runs
+		}
+		if c, err := pgcluster.New(d, true); err == nil {
+			_ = c.Stop()
+		}
+		_ = os.RemoveAll(d)
+	}
+}
+
 func setup() {
-	dir, err := os.MkdirTemp("", "tenantd-pgtest-")
+	reapOrphans()
+	dir, err := os.MkdirTemp("", fmt.Sprintf("tenantd-pgtest-%d-", os.Getpid()))
 	if err != nil {
 		setupErr = err
 		return
