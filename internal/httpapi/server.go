@@ -81,7 +81,13 @@ func New(st *store.Store, cfg Config) *Server {
 	}
 	s.routes = append(s.routeTable(), cfg.ExtraRoutes...)
 	s.mux = buildMux(s, s.routes)
-	s.handler = s.edge(http.NewCrossOriginProtection().Handler(s.mux))
+	// Cookie-authenticated unsafe requests from another origin are refused (CSRF). Requests
+	// without browser fetch metadata (API clients, payment providers) are unaffected.
+	csrf := http.NewCrossOriginProtection()
+	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, r, errForbidden("Cross-origin requests that change data are refused."))
+	}))
+	s.handler = s.edge(csrf.Handler(s.mux))
 	return s
 }
 
