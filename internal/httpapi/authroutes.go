@@ -238,7 +238,8 @@ func (s *Server) switchTenant(w http.ResponseWriter, r *http.Request, sc *store.
 	if err != nil {
 		return err
 	}
-	if err := s.store.SwitchSession(ctx, a.SessionID, a.UserID, m.TenantID); err != nil {
+	expires, err := s.store.SwitchSession(ctx, a.SessionID, a.UserID, m.TenantID)
+	if err != nil {
 		return err
 	}
 	u, err := s.store.UserByID(ctx, a.UserID)
@@ -248,7 +249,8 @@ func (s *Server) switchTenant(w http.ResponseWriter, r *http.Request, sc *store.
 	if err := sc.AuditEvent(ctx, "session.switch_out", "tenant", m.TenantID.String(), nil); err != nil {
 		return err
 	}
-	s.issueSignature(w, a.UserID, a.SessionID, m.TenantID, s.now().Add(s.cfg.SessionTTL))
+	// The new signature never outlives the session it is bound to.
+	s.issueSignature(w, a.UserID, a.SessionID, m.TenantID, expires)
 	return writeJSON(w, http.StatusOK, sessionBody(u, tenantView{ID: m.TenantID, Slug: m.TenantSlug, Name: m.TenantName}, m.Role, ms))
 }
 

@@ -130,18 +130,14 @@ func (s *Store) RevokeSession(ctx context.Context, tokenHash []byte) error {
 	return translate(err)
 }
 
-// SwitchSession moves a live session to another active tenant. The caller has checked the
-// membership; the session must belong to userID.
-func (s *Store) SwitchSession(ctx context.Context, sessionID, userID, tenantID uuid.UUID) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE sessions SET active_tenant_id = $3
-		WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > now()`, sessionID, userID, tenantID)
-	if err != nil {
-		return translate(err)
-	}
-	if tag.RowsAffected() == 0 {
-		return ErrNotFound
-	}
-	return nil
+// SwitchSession moves a live session to another active tenant and returns when the session
+// expires. The caller has checked the membership; the session must belong to userID.
+func (s *Store) SwitchSession(ctx context.Context, sessionID, userID, tenantID uuid.UUID) (time.Time, error) {
+	var expires time.Time
+	err := s.pool.QueryRow(ctx, `UPDATE sessions SET active_tenant_id = $3
+		WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > now() RETURNING expires_at`,
+		sessionID, userID, tenantID).Scan(&expires)
+	return expires, translate(err)
 }
 
 // ErrRegistrationClosed means the tenant does not allow clients to sign themselves up.
