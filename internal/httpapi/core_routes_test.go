@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"net/http"
 	"strings"
+	"tenantd/internal/httpapi"
 	"testing"
 	"time"
 )
@@ -215,4 +216,21 @@ func TestCrossOriginWritesAreRefused(t *testing.T) {
 	mustStatus(t, owner.do("POST", "/api/admin/services", body, "Sec-Fetch-Site", "cross-site"), http.StatusForbidden, "forbidden")
 	mustStatus(t, owner.do("POST", "/api/admin/services", body, "Sec-Fetch-Site", "same-origin"), http.StatusCreated)
 	mustStatus(t, owner.do("GET", "/api/admin/services", nil, "Sec-Fetch-Site", "cross-site"), http.StatusOK)
+}
+
+// Sign-in attempts are limited per email (and per IP): past the limit the answer is 429 with
+// Retry-After, even with the right password, and other accounts are unaffected.
+func TestLoginRateLimit(t *testing.T) {
+	e := newEnv(t)
+	e.serve(t, httpapi.Config{LoginPerMinute: 3})
+	wrong := map[string]any{"email": "owner@acme.test", "password": "wrong"}
+	for i := 0; i < 3; i++ {
+		mustStatus(t, e.anon().do("POST", "/api/auth/login", wrong), http.StatusUnauthorized)
+	}
+	r := e.anon().do("POST", "/api/auth/login", map[string]any{"email": "owner@acme.test", "password": "demo-password"})
+	mustStatus(t, r, http.StatusTooManyRequests, "rate_limited")
+	if r.Header.Get("Retry-After") == "" {
+		t.Fatal("429 without Retry-After")
+	}
+	mustStatus(t, e.anon().do("POST", "/api/auth/login", map[string]any{"email": "staff@acme.test", "password": "demo-password"}), http.StatusOK)
 }

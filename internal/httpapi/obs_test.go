@@ -48,7 +48,10 @@ func (l *lockedBuffer) lines() []map[string]any {
 
 // serve replaces the env's server with one built from cfg (same database and keyring).
 func (e *env) serve(t testing.TB, cfg httpapi.Config) *httpapi.Server {
-	cfg.BaseDomain, cfg.Keyring, cfg.OperatorToken, cfg.StorageDir, cfg.LoginPerMinute = "localhost", e.keyring, testOperator, e.files, 1000
+	cfg.BaseDomain, cfg.Keyring, cfg.OperatorToken, cfg.StorageDir = "localhost", e.keyring, testOperator, e.files
+	if cfg.LoginPerMinute == 0 {
+		cfg.LoginPerMinute = 1000
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
