@@ -3,9 +3,10 @@ package httpapi_test
 import (
 	"net/http"
 	"strings"
-	"tenantd/internal/httpapi"
 	"testing"
 	"time"
+
+	"tenantd/internal/httpapi"
 )
 
 // step is one request of a table-driven route test.
