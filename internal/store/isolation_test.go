@@ -316,3 +316,20 @@ func TestReadScopeRefusesWrites(t *testing.T) {
 		t.Fatal("delete through a read scope succeeded")
 	}
 }
+
+// The server refuses to run as a role that row level security would not bind.
+func TestOpenRefusesPrivilegedRoles(t *testing.T) {
+	db := pgtest.New(t)
+	ctx := context.Background()
+	for name, url := range map[string]string{"superuser": db.SuperURL, "schema owner": db.OwnerURL} {
+		if st, err := store.Open(ctx, url); err == nil {
+			st.Close()
+			t.Errorf("store opened as the %s", name)
+		}
+	}
+	st, err := store.Open(ctx, db.AppURL)
+	if err != nil {
+		t.Fatalf("the application role was refused: %v", err)
+	}
+	st.Close()
+}
