@@ -81,7 +81,11 @@ func (l *tenantLimits) record(a *store.Access, status int) {
 		l.rates[a.TenantID] = a.RequestsPerMinute
 		l.mu.Unlock()
 	}
-	l.bucket.AllowN(a.TenantID.String(), 1, l.rate(a.TenantID))
+	key := a.TenantKey
+	if key == "" {
+		key = a.TenantID.String()
+	}
+	l.bucket.AllowN(key, 1, l.rate(a.TenantID))
 	u := l.usage(a.TenantID)
 	u.Requests.Add(1)
 	switch {

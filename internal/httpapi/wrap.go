@@ -181,15 +181,20 @@ func noteAccess(w http.ResponseWriter, r *http.Request, a *store.Access) {
 	if a == nil {
 		return
 	}
-	if ri := obs.Request(r.Context()); ri != nil {
-		user := ""
-		if a.UserID != uuid.Nil {
-			user = a.UserID.String()
-		}
-		ri.SetIdentity(a.TenantID.String(), user)
+	tenant, user := a.TenantKey, a.UserKey
+	if tenant == "" {
+		tenant = a.TenantID.String()
 	}
-	if a.UserID != uuid.Nil {
-		w.Header().Set("X-User-Id", a.UserID.String())
+	if a.UserID == uuid.Nil {
+		user = ""
+	} else if user == "" {
+		user = a.UserID.String()
+	}
+	if ri := obs.Request(r.Context()); ri != nil {
+		ri.SetIdentity(tenant, user)
+	}
+	if user != "" {
+		w.Header().Set("X-User-Id", user)
 	}
 }
 

@@ -22,7 +22,7 @@ type authCache struct {
 // authKey is the whole claim: a cached verification applies only to exactly the same
 // credential, tenant, user, session and host.
 type authKey struct {
-	credential string // session or token hash
+	credential [32]byte // SHA-256 of the session or token secret
 	token      bool
 	tenant     uuid.UUID
 	user       uuid.UUID
@@ -48,9 +48,10 @@ func newAuthCache() *authCache { return &authCache{entries: map[authKey]authEntr
 func keyOf(c Claim) authKey {
 	k := authKey{tenant: c.TenantID, user: c.UserID, session: c.SessionID, hostSlug: c.HostSlug, hostDomain: c.HostDomain}
 	if c.TokenHash != nil {
-		k.credential, k.token = string(c.TokenHash), true
+		copy(k.credential[:], c.TokenHash)
+		k.token = true
 	} else {
-		k.credential = string(c.SessionHash)
+		copy(k.credential[:], c.SessionHash)
 	}
 	return k
 }

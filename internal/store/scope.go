@@ -38,6 +38,10 @@ type Access struct {
 	TokenID      uuid.UUID // zero for sessions
 	// RequestsPerMinute is the tenant's configured request rate (its thresholds row).
 	RequestsPerMinute int
+	// TenantKey and UserKey are the ids as text, made once per verification (logs, headers
+	// and rate-limit keys need them on every request).
+	TenantKey string
+	UserKey   string
 }
 
 // Denial says why a claim was refused.
@@ -174,15 +178,15 @@ func (sc *Scope) Verify(ctx context.Context) (*Access, error) {
 // again. It does not set app.user_id: inside a tenant scope a user sees memberships of that
 // tenant only, never their own memberships elsewhere.
 const setupSQL = `SELECT t.status, t.auth_gen
-FROM (SELECT set_config('app.tenant_id', $1, true), set_config('transaction_read_only', $2, true) OFFSET 0) AS cfg
-LEFT JOIN tenants t ON t.id = $3`
+FROM (SELECT set_config('app.tenant_id', $1::uuid::text, true), set_config('transaction_read_only', $2, true) OFFSET 0) AS cfg
+LEFT JOIN tenants t ON t.id = $1`
 
 func (sc *Scope) queueSetup(b *pgx.Batch) {
 	ro := "off"
 	if sc.readOnly {
 		ro = "on"
 	}
-	b.Queue(setupSQL, sc.claim.TenantID.String(), ro, sc.claim.TenantID)
+	b.Queue(setupSQL, sc.claim.TenantID, ro)
 }
 
 // setupResult is what the setup statement says about the tenant right now.
@@ -313,6 +317,7 @@ func (sc *Scope) readVerify(br pgx.BatchResults, _ setupResult) (*Access, error)
 	if rpm != nil {
 		a.RequestsPerMinute = int(*rpm)
 	}
+	a.TenantKey, a.UserKey = a.TenantID.String(), a.UserID.String()
 	if c.TokenHash != nil {
 		a.TokenID = *credID
 		// A token never acts above its creator's current role.
