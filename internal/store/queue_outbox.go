@@ -33,3 +33,13 @@ func (sc *Scope) RecordOutboxFailure(ctx context.Context, id uuid.UUID, reason s
 		RETURNING status`, []any{sc.TenantID(), id, reason, final, maxAttempts}, &status)
 	return status == "failed", err
 }
+
+// HasPendingOutbox reports whether the tenant has messages waiting for delivery. The minutely
+// reminders run uses it to sweep up messages whose delivery job gave up (a mail server that was
+// down for a while), so that nothing waits for the tenant's next message to be sent.
+func (sc *Scope) HasPendingOutbox(ctx context.Context) (bool, error) {
+	var pending bool
+	err := sc.queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM outbox_messages WHERE tenant_id = $1 AND status = 'pending')`,
+		[]any{sc.TenantID()}, &pending)
+	return pending, err
+}

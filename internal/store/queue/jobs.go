@@ -149,7 +149,15 @@ func runReminders(ctx context.Context, sc *store.Scope, job *river.Job[Reminders
 	if err != nil {
 		return err
 	}
-	if n > 0 {
+	// Deliver what the run queued, and sweep up messages still pending from earlier (a
+	// delivery job that gave up while the mail server was down), in the same transaction.
+	pending := n > 0
+	if !pending {
+		if pending, err = sc.HasPendingOutbox(ctx); err != nil {
+			return err
+		}
+	}
+	if pending {
 		if err := EnqueueOutboxDelivery(ctx, sc); err != nil {
 			return err
 		}

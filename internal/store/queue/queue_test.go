@@ -552,3 +552,23 @@ func TestMigrationsDownAndUpKeepRiver(t *testing.T) {
 		t.Errorf("schema current %v, %v", ok, err)
 	}
 }
+
+// The minutely reminders run also sweeps up messages left pending by an earlier delivery that
+// gave up: with nothing due, a pending message still gets a delivery job of its own tenant.
+func TestRemindersRunSweepsPendingOutbox(t *testing.T) {
+	e := newEnv(t)
+	acme := e.demo.Acme.ID
+	e.exec(`UPDATE reminders SET status = 'cancelled' WHERE tenant_id = $1 AND status = 'pending'`, acme)
+	var pending int
+	e.scalar(&pending, `SELECT count(*) FROM outbox_messages WHERE tenant_id = $1 AND status = 'pending'`, acme)
+	if pending == 0 {
+		t.Fatal("acme has no pending message: the test would prove nothing")
+	}
+	id := e.enqueue(acme, queue.RemindersRunArgs{Envelope: queue.Envelope{TenantID: acme}})
+	e.start(queue.Config{})
+	e.wait(id, rivertype.JobStateCompleted)
+	deliveries := e.jobsOf(queue.OutboxDeliverArgs{}.Kind())
+	if len(deliveries) != 1 || !strings.Contains(string(deliveries[0].EncodedArgs), acme.String()) {
+		t.Fatalf("%d delivery jobs after a run with nothing due, want 1 for acme", len(deliveries))
+	}
+}
