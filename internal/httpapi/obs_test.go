@@ -142,6 +142,11 @@ func TestMetricsMove(t *testing.T) {
 	if metricValue(string(r2.Body), `tenantd_security_events_total{kind="invalid_tenant_signature"} `) != "1" {
 		t.Fatal("security event not counted")
 	}
+	mustStatus(t, operator.do("POST", "/api/platform/tenants/globex/suspend", nil), http.StatusOK)
+	r3 := operator.do("GET", "/metrics", nil)
+	if metricValue(string(r3.Body), `tenantd_security_events_total{kind="platform_action"} `) != "1" {
+		t.Fatal("platform action not counted")
+	}
 	if !strings.Contains(string(r2.Body), `tenantd_store_scope_duration_seconds_count{kind="read"}`) {
 		t.Fatal("no store scope latency")
 	}

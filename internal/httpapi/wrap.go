@@ -575,6 +575,10 @@ func (s *Server) platformRoute(rt Route) http.Handler {
 			s.fail(w, r, err)
 			return
 		}
+		if bw.status() < 400 {
+			// Platform actions are audited by the platform path itself; they are counted here.
+			s.cfg.Metrics.SecurityEvent("platform_action")
+		}
 		bw.flushTo(w)
 	})
 }
