@@ -259,14 +259,7 @@ func (s *Server) createServiceRequest(w http.ResponseWriter, r *http.Request, sc
 	if err := f.err(); err != nil {
 		return err
 	}
-	v, err := sc.CreateServiceRequest(ctx, in)
-	if err != nil {
-		return err
-	}
-	if err := sc.AuditEvent(ctx, "service_request.create", "service_request", v.ID.String(), map[string]any{"client_id": v.ClientID}); err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusCreated, v)
+	return s.insertServiceRequest(w, r, sc, in)
 }
 
 func (s *Server) getServiceRequest(w http.ResponseWriter, r *http.Request, sc *store.Scope) error {
@@ -480,6 +473,19 @@ func (s *Server) listPortalServiceRequests(w http.ResponseWriter, r *http.Reques
 	return writeList(w, items, p, reqRequestID)
 }
 
+// insertServiceRequest stores a validated request (from staff or from the client portal),
+// records it and answers 201.
+func (s *Server) insertServiceRequest(w http.ResponseWriter, r *http.Request, sc *store.Scope, in store.ServiceRequestInput) error {
+	v, err := sc.CreateServiceRequest(r.Context(), in)
+	if err != nil {
+		return err
+	}
+	if err := sc.AuditEvent(r.Context(), "service_request.create", "service_request", v.ID.String(), map[string]any{"client_id": v.ClientID}); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, v)
+}
+
 // reqPortalBody is what a client may send about their own request.
 type reqPortalBody struct {
 	ServiceID   reqOptionalID `json:"service_id"`
@@ -510,14 +516,7 @@ func (s *Server) createPortalServiceRequest(w http.ResponseWriter, r *http.Reque
 	if err := f.err(); err != nil {
 		return err
 	}
-	v, err := sc.CreateServiceRequest(ctx, in)
-	if err != nil {
-		return err
-	}
-	if err := sc.AuditEvent(ctx, "service_request.create", "service_request", v.ID.String(), map[string]any{"client_id": v.ClientID}); err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusCreated, v)
+	return s.insertServiceRequest(w, r, sc, in)
 }
 
 // getPortalServiceRequest reads the row in the same round trip as the caller's verification,

@@ -41,11 +41,14 @@ type env struct {
 	jobs  *river.Client[pgx.Tx]
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvWithFiles(t, "") }
+
+// newEnvWithFiles is newEnv with the demo attachments written under dir ("" for none).
+func newEnvWithFiles(t *testing.T, dir string) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, db := pgtest.Store(t)
-	demo, err := seed.Demo(ctx, st)
+	demo, err := seed.DemoWithFiles(ctx, st, dir)
 	if err != nil {
 		t.Fatalf("seed: %v", err)
 	}
@@ -64,7 +67,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, ctx: ctx, st: st, db: db, demo: demo, super: super, jobs: jobs}
-	// The demo SMTP hosts are made up: no test may try to reach them.
+	// No test may reach a mail server elsewhere, whatever the seed configures.
 	e.exec(`UPDATE communication_settings SET smtp_host = ''`)
 	return e
 }

@@ -17,13 +17,9 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 
-	"tenantd/internal/pgtest"
-	"tenantd/internal/seed"
 	"tenantd/internal/store"
 	"tenantd/internal/store/queue"
 )
@@ -32,30 +28,8 @@ import (
 // that exports carry them and offboarding removes them. It returns the directory.
 func pjobNewEnv(t *testing.T) (*env, string) {
 	t.Helper()
-	ctx := context.Background()
 	dir := t.TempDir()
-	st, db := pgtest.Store(t)
-	demo, err := seed.DemoWithFiles(ctx, st, dir)
-	if err != nil {
-		t.Fatalf("seed: %v", err)
-	}
-	super, err := pgxpool.New(ctx, db.SuperURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(super.Close)
-	app, err := pgxpool.New(ctx, db.AppURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(app.Close)
-	jobs, err := river.NewClient(riverpgxv5.New(app), &river.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, ctx: ctx, st: st, db: db, demo: demo, super: super, jobs: jobs}
-	e.exec(`UPDATE communication_settings SET smtp_host = ''`)
-	return e, dir
+	return newEnvWithFiles(t, dir), dir
 }
 
 // pjobBundle is a fresh bundle path under dir's exports folder.
