@@ -78,6 +78,11 @@ func TestCachedVerificationNeverOutlivesItsGrounds(t *testing.T) {
 		{"session expired in the database", func(t *testing.T, e *env, staff, owner *client) {
 			superExec(t, e, `UPDATE sessions SET expires_at = now() - interval '1 second' WHERE user_id = $1`, e.demo.Acme.Staff)
 		}, http.StatusUnauthorized, "unauthenticated"},
+		// The statement that binds the tenant then finds no tenant row: it binds nothing, and the
+		// remembered verification is not trusted.
+		{"tenant deleted in the database", func(t *testing.T, e *env, staff, owner *client) {
+			superExec(t, e, `DELETE FROM tenants WHERE id = $1`, e.demo.Acme.ID)
+		}, http.StatusUnauthorized, "unauthenticated"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

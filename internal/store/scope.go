@@ -151,13 +151,13 @@ func (sc *Scope) Verify(ctx context.Context) (*Access, error) {
 	}
 	cached, hit := sc.store.auth.get(keyOf(sc.claim), time.Now())
 	b := &pgx.Batch{}
-	sc.queueSetup(b)
+	sc.queueSetup(b, hit)
 	if !hit {
 		sc.queueVerify(b)
 	}
 	br := sc.store.pool.SendBatch(ctx, b)
 	defer br.Close()
-	st, err := readSetup(br)
+	st, err := readSetup(br, hit)
 	if err != nil {
 		return nil, err
 	}
@@ -177,16 +177,31 @@ func (sc *Scope) Verify(ctx context.Context) (*Access, error) {
 // status and authorization generation: all a previously verified claim needs to be trusted
 // again. It does not set app.user_id: inside a tenant scope a user sees memberships of that
 // tenant only, never their own memberships elsewhere.
-const setupSQL = `SELECT t.status, t.auth_gen
-FROM (SELECT set_config('app.tenant_id', $1::uuid::text, true), set_config('transaction_read_only', $2, true) OFFSET 0) AS cfg
-LEFT JOIN tenants t ON t.id = $1`
+//
+// It is one primary-key lookup with the settings in its target list, the cheapest statement
+// that can carry them. When the tenant does not exist it returns no row and sets nothing, so
+// what follows in the transaction sees no tenant at all (zero rows, failing writes) and the
+// claim is refused.
+const setupSQL = `SELECT set_config('app.tenant_id', $1::uuid::text, true), set_config('transaction_read_only', $2, true), status, auth_gen
+FROM tenants WHERE id = $1`
 
-func (sc *Scope) queueSetup(b *pgx.Batch) {
+// bindSQL only binds the tenant: for a scope whose access is already established (verified
+// earlier in the request, trusted platform work) or about to be verified by the verification
+// query, which reads the generation itself.
+const bindSQL = `SELECT set_config('app.tenant_id', $1::uuid::text, true), set_config('transaction_read_only', $2, true)`
+
+// queueSetup queues the statement that binds the scope's tenant; with check it also reads what
+// a remembered verification needs (setupSQL), else it only binds (bindSQL).
+func (sc *Scope) queueSetup(b *pgx.Batch, check bool) {
 	ro := "off"
 	if sc.readOnly {
 		ro = "on"
 	}
-	b.Queue(setupSQL, sc.claim.TenantID, ro)
+	if check {
+		b.Queue(setupSQL, sc.claim.TenantID, ro)
+	} else {
+		b.Queue(bindSQL, sc.claim.TenantID, ro)
+	}
 }
 
 // setupResult is what the setup statement says about the tenant right now.
@@ -195,11 +210,23 @@ type setupResult struct {
 	gen    *int64
 }
 
-func readSetup(br pgx.BatchResults) (setupResult, error) {
+// readSetup reads the result of queueSetup's statement.
+func readSetup(br pgx.BatchResults, check bool) (setupResult, error) {
 	var st setupResult
-	if err := br.QueryRow().Scan(&st.status, &st.gen); err != nil {
+	if !check {
+		_, err := br.Exec()
 		return st, translate(err)
 	}
+	var tenant, readOnly string
+	var status string
+	var gen int64
+	switch err := br.QueryRow().Scan(&tenant, &readOnly, &status, &gen); {
+	case errors.Is(err, pgx.ErrNoRows):
+		return st, nil
+	case err != nil:
+		return st, translate(err)
+	}
+	st.status, st.gen = &status, &gen
 	return st, nil
 }
 
@@ -381,9 +408,10 @@ func (sc *Scope) Begin(ctx context.Context) error {
 	if pending {
 		cached, hit = sc.store.auth.get(keyOf(sc.claim), time.Now())
 	}
+	check := pending && hit
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	sc.queueSetup(b)
+	sc.queueSetup(b, check)
 	if pending && !hit {
 		sc.queueVerify(b)
 	}
@@ -391,7 +419,7 @@ func (sc *Scope) Begin(ctx context.Context) error {
 	_, err = br.Exec()
 	var st setupResult
 	if err == nil {
-		st, err = readSetup(br)
+		st, err = readSetup(br, check)
 	}
 	stale := false
 	if err == nil && pending {
@@ -499,15 +527,16 @@ func (sc *Scope) query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 	if pending {
 		cached, hit = sc.store.auth.get(keyOf(sc.claim), time.Now())
 	}
+	check := pending && hit
 	b := &pgx.Batch{}
-	sc.queueSetup(b)
+	sc.queueSetup(b, check)
 	if pending && !hit {
 		sc.queueVerify(b)
 	}
 	b.Queue(sql, args...)
 	defer sc.store.observed("read", time.Now())
 	br := sc.store.pool.SendBatch(ctx, b)
-	st, err := readSetup(br)
+	st, err := readSetup(br, check)
 	if err != nil {
 		br.Close()
 		return nil, err
