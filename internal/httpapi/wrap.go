@@ -60,21 +60,35 @@ func (s *Server) claim(r *http.Request) (c store.Claim, present bool, err error)
 		c.TenantID, c.TokenHash = tid, hash
 		return c, true, nil
 	}
-	sess, err := r.Cookie(sessionCookie)
-	if err != nil || sess.Value == "" {
+	sess, sig := sessionCookies(r)
+	if sess == "" {
 		return c, false, nil
 	}
-	sig, err := r.Cookie(sigCookie)
-	if err != nil || sig.Value == "" {
+	if sig == "" {
 		return c, true, &signatureError{reason: "missing"}
 	}
-	claims, err := s.cfg.Keyring.Verify(sig.Value, s.now())
+	claims, err := s.cfg.Keyring.Verify(sig, s.now())
 	if err != nil {
 		return c, true, &signatureError{reason: err.Error()}
 	}
 	c.TenantID, c.UserID, c.SessionID = claims.TenantID, claims.UserID, claims.SessionID
-	c.SessionHash = auth.HashToken(sess.Value)
+	c.SessionHash = auth.HashToken(sess)
 	return c, true, nil
+}
+
+// sessionCookies returns the values of the session cookie and of tenant_sig ("" when absent),
+// parsing the request's cookies once; like Request.Cookie, the first of a name wins.
+func sessionCookies(r *http.Request) (session, sig string) {
+	var haveSession, haveSig bool
+	for _, c := range r.Cookies() {
+		switch {
+		case c.Name == sessionCookie && !haveSession:
+			session, haveSession = c.Value, true
+		case c.Name == sigCookie && !haveSig:
+			sig, haveSig = c.Value, true
+		}
+	}
+	return session, sig
 }
 
 // signatureError is a tenant_sig that failed before reaching the database.
