@@ -47,6 +47,11 @@ func (scanUUIDBinary) Scan(src []byte, dst any) error {
 	return nil
 }
 
+// RegisterTypes installs the store's codecs on a connection's type map. The store does it for
+// every connection it opens; the isolation benchmark does it for its bare pool, so that both
+// sides decode rows with the same code.
+func RegisterTypes(m *pgtype.Map) { registerUUID(m) }
+
 // registerUUID installs uuidCodec on a connection's type map.
 func registerUUID(m *pgtype.Map) {
 	m.RegisterType(&pgtype.Type{Name: "uuid", OID: pgtype.UUIDOID, Codec: uuidCodec{}})
