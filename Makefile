@@ -24,7 +24,7 @@ unit:
 
 ## bench: the guarded-versus-bare benchmark of GET /api/bookings/{id}
 bench:
-	$(GO) test ./internal/httpapi -run '^$$' -bench BookingGet -benchtime 5s -count 3
+	$(GO) test ./internal/httpapi -run '^$$' -bench BookingGet -benchtime 15x -count 6
 
 build:
 	$(GO) build -o tenantd ./cmd/tenantd
