@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -839,5 +841,78 @@ func TestPlatOffboardResumesAfterInterruption(t *testing.T) {
 	var n int64
 	if err := platSuper(t, e).QueryRow(context.Background(), `SELECT count(*) FROM users WHERE email = 'bill@initech.test'`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("owner still there: %d %v", n, err)
+	}
+}
+
+// A process that stopped after an offboarding deleted the tenant's rows but before it removed
+// the stored files and recorded the certificate leaves the files behind; offboarding the
+// former tenant again (by slug, or its job by id) finishes exactly that and nothing else.
+func TestPlatOffboardFinishesAfterRowsWereDeleted(t *testing.T) {
+	for _, via := range []string{"slug", "job"} {
+		t.Run(via, func(t *testing.T) {
+			e, dir := newPlatEnv(t)
+			op := platOperator(e)
+			super := platSuper(t, e)
+			ctx := context.Background()
+			globex := e.demo.Globex.ID
+			globexDir := filepath.Join(dir, globex.String())
+			files := platDirDigest(t, globexDir)
+			if len(files) == 0 {
+				t.Fatal("fixture has no globex files")
+			}
+			acmeFiles := platDirDigest(t, filepath.Join(dir, e.demo.Acme.ID.String()))
+			r := op.do("DELETE", "/api/platform/tenants/globex", nil)
+			mustStatus(t, r, http.StatusOK)
+			var first store.DeletionCertificate
+			r.decode(t, &first)
+
+			// The state such a stop leaves: the rows and their record are gone and committed,
+			// the files are still there and the final record was never written.
+			for rel, digest := range files {
+				path := filepath.Join(globexDir, rel)
+				if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, []byte(digest), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := super.Exec(ctx, `DELETE FROM platform_events WHERE kind = 'tenant.offboard' AND subject_tenant_id = $1`, globex); err != nil {
+				t.Fatal(err)
+			}
+
+			var cert *store.DeletionCertificate
+			switch via {
+			case "slug":
+				r := op.do("DELETE", "/api/platform/tenants/globex", nil)
+				mustStatus(t, r, http.StatusOK)
+				r.decode(t, &cert)
+			case "job":
+				var err error
+				cert, err = e.st.Platform("test").FinishOffboarding(ctx, globex, dir, filepath.Join(dir, "unused.tar.gz"))
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if cert.TenantID != globex || cert.FilesRemoved != int64(len(files)) || cert.Bundle != first.Bundle ||
+				cert.Tables["bookings"] != first.Tables["bookings"] || !cert.DeletedAt.Equal(first.DeletedAt) {
+				t.Errorf("certificate %+v, first %+v", cert, first)
+			}
+			if _, err := os.Stat(globexDir); !os.IsNotExist(err) {
+				t.Errorf("globex's files are still there: %v", err)
+			}
+			if got := platDirDigest(t, filepath.Join(dir, e.demo.Acme.ID.String())); !maps.Equal(got, acmeFiles) {
+				t.Error("acme's files changed")
+			}
+			var finals int
+			if err := super.QueryRow(ctx, `SELECT count(*) FROM platform_events WHERE kind = 'tenant.offboard' AND subject_tenant_id = $1`, globex).Scan(&finals); err != nil || finals != 1 {
+				t.Errorf("final records: %d, %v", finals, err)
+			}
+			// Finished now: there is nothing left to finish.
+			mustStatus(t, op.do("DELETE", "/api/platform/tenants/globex", nil), http.StatusNotFound, "not_found")
+			if _, err := e.st.Platform("test").FinishOffboarding(ctx, globex, dir, filepath.Join(dir, "unused.tar.gz")); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("finishing again: %v", err)
+			}
+		})
 	}
 }

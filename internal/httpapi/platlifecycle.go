@@ -261,6 +261,15 @@ func (l Lifecycle) BundlePath(id uuid.UUID, at time.Time) (string, error) {
 // dies, running it again finishes the job).
 func (l Lifecycle) Offboard(ctx context.Context, slug, bundlePath string) (*store.DeletionCertificate, error) {
 	t, err := l.Tenant(ctx, slug)
+	if errors.Is(err, store.ErrNotFound) {
+		// The process may have stopped after the tenant's rows were deleted and before its
+		// files were: that offboarding is finished now, under the slug the tenant had.
+		cert, ferr := l.Store.Platform(l.Actor).FinishInterruptedOffboarding(context.WithoutCancel(ctx), uuid.Nil, slug, l.StorageDir)
+		if errors.Is(ferr, store.ErrNotFound) {
+			return nil, err
+		}
+		return cert, ferr
+	}
 	if err != nil {
 		return nil, err
 	}

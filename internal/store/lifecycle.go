@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -228,6 +229,9 @@ func (p *Platform) OffboardTenant(ctx context.Context, id uuid.UUID, storageDir,
 		}
 		return p.event(ctx, sc, "tenant.offboard.start", map[string]any{"from": before.Status})
 	})
+	if errors.Is(err, ErrNotFound) {
+		return p.FinishInterruptedOffboarding(ctx, id, "", storageDir)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -243,16 +247,53 @@ func (p *Platform) OffboardTenant(ctx context.Context, id uuid.UUID, storageDir,
 		}
 		break
 	}
+	return p.offboardFiles(ctx, cert, storageDir)
+}
+
+// offboardFiles is steps 3 and 4 of OffboardTenant, once the tenant's rows are gone: remove
+// its stored files and record the deletion certificate.
+func (p *Platform) offboardFiles(ctx context.Context, cert *DeletionCertificate, storageDir string) (*DeletionCertificate, error) {
 	if storageDir != "" {
-		cert.FilesRemoved, cert.BytesRemoved, cert.FileErrors = platRemoveFiles(filepath.Join(storageDir, id.String()))
+		cert.FilesRemoved, cert.BytesRemoved, cert.FileErrors = platRemoveFiles(filepath.Join(storageDir, cert.TenantID.String()))
 	}
-	if err := p.s.RecordPlatformEvent(context.WithoutCancel(ctx), id, "tenant.offboard", p.actor, platCertDetail(cert)); err != nil {
+	if err := p.s.RecordPlatformEvent(context.WithoutCancel(ctx), cert.TenantID, "tenant.offboard", p.actor, platCertDetail(cert)); err != nil {
 		return cert, fmt.Errorf("record deletion certificate: %w", err)
 	}
 	if len(cert.FileErrors) > 0 {
 		return cert, fmt.Errorf("offboarding %s: %d stored file(s) could not be removed", cert.Slug, len(cert.FileErrors))
 	}
 	return cert, nil
+}
+
+// FinishInterruptedOffboarding finishes an offboarding that stopped after its rows were deleted
+// but before the tenant's stored files were removed and the certificate recorded (the process
+// died in between): the rows' deletion recorded the certificate so far in the platform log,
+// and it is finished from there. The tenant is named by its former id, or (id uuid.Nil) by its
+// former slug. With no such offboarding pending it returns ErrNotFound.
+func (p *Platform) FinishInterruptedOffboarding(ctx context.Context, id uuid.UUID, slug, storageDir string) (*DeletionCertificate, error) {
+	var tenant *uuid.UUID
+	if id != uuid.Nil {
+		tenant = &id
+	}
+	var raw []byte
+	err := p.s.pool.QueryRow(ctx, `SELECT r.detail->'certificate' FROM platform_events r
+		WHERE r.kind = 'tenant.offboard.rows'
+		  AND ($1::uuid IS NULL OR r.subject_tenant_id = $1)
+		  AND ($2 = '' OR r.detail->'certificate'->>'slug' = $2)
+		  AND NOT EXISTS (SELECT 1 FROM platform_events f WHERE f.kind = 'tenant.offboard'
+		                  AND f.subject_tenant_id = r.subject_tenant_id AND f.created_at >= r.created_at)
+		ORDER BY r.created_at DESC LIMIT 1`, tenant, slug).Scan(&raw)
+	if err != nil {
+		return nil, translate(err)
+	}
+	var cert DeletionCertificate
+	if err := json.Unmarshal(raw, &cert); err != nil {
+		return nil, fmt.Errorf("interrupted offboarding: read its certificate: %w", err)
+	}
+	if cert.TenantID == uuid.Nil {
+		return nil, errors.New("interrupted offboarding: its certificate names no tenant")
+	}
+	return p.offboardFiles(ctx, &cert, storageDir)
 }
 
 // platCertDetail is a certificate as an event's detail.

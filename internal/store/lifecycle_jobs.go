@@ -139,6 +139,10 @@ func (p *Platform) ScheduleExport(ctx context.Context, id uuid.UUID, enqueue fun
 // deletion: no lifecycle change takes a tenant out of offboarding.
 func (p *Platform) FinishOffboarding(ctx context.Context, id uuid.UUID, storageDir, bundlePath string) (*DeletionCertificate, error) {
 	t, err := p.TenantByID(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		// The rows may already be gone, deleted by an attempt that stopped before the files.
+		return p.FinishInterruptedOffboarding(ctx, id, "", storageDir)
+	}
 	if err != nil {
 		return nil, err
 	}
