@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -37,11 +38,19 @@ func decodeBytes(body []byte, v any) error {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var ute *json.UnmarshalTypeError
-		if errors.As(err, &ute) {
-			return errField(ute.Field, "has the wrong type (want "+ute.Type.String()+")")
+		if errors.As(err, &ute) && ute.Field != "" {
+			return errField(ute.Field, expectation(ute.Type))
 		}
 		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 			return errField(strings.Trim(f, `"`), "is not a known field")
+		}
+		var syntax *json.SyntaxError
+		if !errors.As(err, &syntax) {
+			// A value of the right JSON type that its Go type refused (a malformed uuid or
+			// timestamp): encoding/json does not say whose it was, so find out.
+			if field, t, ferr, ok := refusedField(body, v); ok {
+				return errField(field, refusal(t, ferr))
+			}
 		}
 		return errValidation("The request body is not valid JSON: " + err.Error())
 	}
@@ -49,6 +58,94 @@ func decodeBytes(body []byte, v any) error {
 		return errValidation("The request body holds more than one JSON value.")
 	}
 	return nil
+}
+
+// refusedField finds the top-level field of body that does not decode into its field of the
+// struct v points to, that field's type and why it was refused.
+func refusedField(body []byte, v any) (string, reflect.Type, error, bool) {
+	t := reflect.TypeOf(v)
+	if t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
+		return "", nil, nil, false
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(body, &fields) != nil {
+		return "", nil, nil, false
+	}
+	st := t.Elem()
+	for i := range st.NumField() {
+		f := st.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		raw, ok := fields[name]
+		if !ok {
+			continue
+		}
+		target := reflect.New(f.Type)
+		if err := json.Unmarshal(raw, target.Interface()); err != nil {
+			if o, ok := target.Interface().(optionalField); ok {
+				return name, o.valueType(), err, true
+			}
+			return name, f.Type, err, true
+		}
+	}
+	return "", nil, nil, false
+}
+
+// refusal says why a value of the right JSON type was refused for a field of type t: what a
+// single value must look like, or, for a list or object, what inside it was wrong.
+func refusal(t reflect.Type, err error) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Slice, reflect.Array, reflect.Map, reflect.Struct:
+		if t != reflect.TypeFor[uuid.UUID]() && t != reflect.TypeFor[time.Time]() {
+			var ute *json.UnmarshalTypeError
+			if errors.As(err, &ute) {
+				return "holds a value that " + expectation(ute.Type)
+			}
+			return "holds an invalid value: " + err.Error()
+		}
+	}
+	return expectation(t)
+}
+
+// optionalField is a field type that tells an absent field from null (for PATCH bodies); the
+// value it holds when set is of valueType.
+type optionalField interface{ valueType() reflect.Type }
+
+// expectation says what a field of type t must hold, in the client's terms.
+func expectation(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t {
+	case reflect.TypeFor[uuid.UUID]():
+		return "must be a UUID string"
+	case reflect.TypeFor[time.Time]():
+		return "must be an RFC 3339 timestamp string"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "must be a string"
+	case reflect.Bool:
+		return "must be true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "must be an integer"
+	case reflect.Float32, reflect.Float64:
+		return "must be a number"
+	case reflect.Slice, reflect.Array:
+		return "must be an array"
+	case reflect.Map, reflect.Struct:
+		return "must be an object"
+	}
+	return "has the wrong type"
 }
 
 // writeJSON writes v with status.

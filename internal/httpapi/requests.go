@@ -66,6 +66,8 @@ type reqOptionalID struct {
 	ID  *uuid.UUID
 }
 
+func (*reqOptionalID) valueType() reflect.Type { return reflect.TypeFor[uuid.UUID]() }
+
 // UnmarshalJSON accepts null or a UUID string.
 func (o *reqOptionalID) UnmarshalJSON(b []byte) error {
 	o.Set = true

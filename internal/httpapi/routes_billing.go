@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"reflect"
 
 	"tenantd/internal/auth"
 )
@@ -57,6 +58,8 @@ type billOpt[T any] struct {
 	Set   bool
 	Value *T
 }
+
+func (*billOpt[T]) valueType() reflect.Type { return reflect.TypeFor[T]() }
 
 // UnmarshalJSON records that the field was present, and its value unless it was null.
 func (o *billOpt[T]) UnmarshalJSON(b []byte) error {
