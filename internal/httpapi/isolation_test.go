@@ -263,11 +263,25 @@ func TestOpenAPIMatchesMux(t *testing.T) {
 	mustStatus(t, r, http.StatusOK)
 	var doc struct {
 		Paths map[string]map[string]struct {
-			Kind       string `json:"x-kind"`
-			Permission string `json:"x-permission"`
+			Kind       string                     `json:"x-kind"`
+			Permission string                     `json:"x-permission"`
+			Responses  map[string]json.RawMessage `json:"responses"`
+			Parameters []struct {
+				Name string `json:"name"`
+				In   string `json:"in"`
+			} `json:"parameters"`
 		} `json:"paths"`
 	}
 	r.decode(t, &doc)
+	// The asynchronous answer of offboarding is documented with the header that asks for it.
+	offboard := doc.Paths["/api/platform/tenants/{slug}"]["delete"]
+	prefer := false
+	for _, p := range offboard.Parameters {
+		prefer = prefer || (p.Name == "Prefer" && p.In == "header")
+	}
+	if offboard.Responses["200"] == nil || offboard.Responses["202"] == nil || !prefer {
+		t.Errorf("DELETE /api/platform/tenants/{slug} is documented as %+v", offboard)
+	}
 	var documented []string
 	for path, ops := range doc.Paths {
 		for method, op := range ops {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"tenantd/internal/store"
@@ -21,14 +22,19 @@ func (s *Server) OpenAPI() map[string]any {
 			item = map[string]any{}
 			paths[rt.Pattern] = item
 		}
+		responses := map[string]any{
+			"default": map[string]any{"description": "Problem document", "content": map[string]any{
+				"application/problem+json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Problem"}}}},
+		}
+		for status, desc := range rt.Responses {
+			responses[strconv.Itoa(status)] = map[string]any{"description": desc,
+				"content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"type": "object"}}}}
+		}
 		op := map[string]any{
 			"summary":     rt.Summary,
 			"operationId": operationID(rt),
 			"x-kind":      rt.Kind.String(),
-			"responses": map[string]any{
-				"default": map[string]any{"description": "Problem document", "content": map[string]any{
-					"application/problem+json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Problem"}}}},
-			},
+			"responses":   responses,
 		}
 		switch rt.Kind {
 		case KindTenant:
@@ -48,6 +54,11 @@ func (s *Server) OpenAPI() map[string]any {
 		var params []any
 		for _, m := range pathParam.FindAllStringSubmatch(rt.Pattern, -1) {
 			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
+		}
+		if rt.RespondAsync {
+			params = append(params, map[string]any{"name": "Prefer", "in": "header", "required": false,
+				"description": "respond-async (RFC 7240): answer 202 at once and leave the work to a background job",
+				"schema":      map[string]any{"type": "string", "example": "respond-async"}})
 		}
 		if params != nil {
 			op["parameters"] = params

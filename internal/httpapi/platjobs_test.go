@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -120,6 +121,19 @@ func TestPlatOffboardAsync(t *testing.T) {
 	if cert.TenantID != globex || cert.Bundle.Path != job.BundlePath || cert.FilesRemoved != int64(len(globexFiles)) {
 		t.Errorf("certificate %s", done.Output)
 	}
+	// The operator follows the job through the API as well.
+	r = op.do("GET", fmt.Sprintf("/api/platform/jobs/%d", job.JobID), nil)
+	mustStatus(t, r, http.StatusOK)
+	var shown store.JobInfo
+	r.decode(t, &shown)
+	var shownCert store.DeletionCertificate
+	if err := json.Unmarshal(shown.Output, &shownCert); err != nil || shown.ID != job.JobID || shown.State != "completed" ||
+		shown.Kind != "tenant.offboard" || shownCert.Bundle != cert.Bundle || !shownCert.DeletedAt.Equal(cert.DeletedAt) {
+		t.Errorf("GET job: %s", r.Body)
+	}
+	mustStatus(t, acmeOwner.do("GET", fmt.Sprintf("/api/platform/jobs/%d", job.JobID), nil), http.StatusUnauthorized)
+	mustStatus(t, op.do("GET", "/api/platform/jobs/999999999", nil), http.StatusNotFound, "not_found")
+	mustStatus(t, op.do("GET", "/api/platform/jobs/nope", nil), http.StatusNotFound, "not_found")
 	if _, err := os.Stat(job.BundlePath); err != nil {
 		t.Errorf("bundle: %v", err)
 	}

@@ -48,6 +48,12 @@ type Route struct {
 	Handler    Handler
 	// Creates marks POST routes that create things and so honour Idempotency-Key.
 	Creates bool
+	// Responses documents the route's success answers (status: description) in the OpenAPI
+	// document, for routes whose answer depends on the request beyond the obvious.
+	Responses map[int]string
+	// RespondAsync marks routes that honour Prefer: respond-async (RFC 7240) with 202 and a
+	// background job.
+	RespondAsync bool
 
 	takesID bool // derived: the pattern has an {id} (for cross-tenant probe detection)
 }

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -23,12 +24,31 @@ func (s *Server) platformRoutes() []Route {
 		{Method: "POST", Pattern: base, Kind: KindPlatform, Summary: "Provision a tenant with its owner", Handler: s.createPlatformTenant},
 		{Method: "GET", Pattern: base + "/{slug}", Kind: KindPlatform, Summary: "Get a tenant", Handler: s.getPlatformTenant},
 		{Method: "PATCH", Pattern: base + "/{slug}", Kind: KindPlatform, Summary: "Rename a tenant (slug, name, primary domain) or change its self-registration", Handler: s.patchPlatformTenant},
-		{Method: "DELETE", Pattern: base + "/{slug}", Kind: KindPlatform, Summary: "Offboard a tenant: export bundle, deletion of every row and file, deletion certificate (with Prefer: respond-async, 202 and a background job)", Handler: s.offboardPlatformTenant},
+		{Method: "DELETE", Pattern: base + "/{slug}", Kind: KindPlatform, Summary: "Offboard a tenant: export bundle, deletion of every row and file, deletion certificate (with Prefer: respond-async, 202 and a background job)", Handler: s.offboardPlatformTenant,
+			RespondAsync: true, Responses: map[int]string{
+				http.StatusOK:       "Offboarded: the deletion certificate",
+				http.StatusAccepted: "With Prefer: respond-async, offboarding started: the tenant's status, the job that finishes it (GET /api/platform/jobs/{id}) and its bundle's path",
+			}},
 		{Method: "POST", Pattern: base + "/{slug}/suspend", Kind: KindPlatform, Summary: "Suspend a tenant (every tenant route answers 403 tenant_suspended)", Handler: s.suspendPlatformTenant},
 		{Method: "POST", Pattern: base + "/{slug}/resume", Kind: KindPlatform, Summary: "Resume a suspended tenant", Handler: s.resumePlatformTenant},
 		{Method: "GET", Pattern: base + "/{slug}/export", Kind: KindPlatform, Summary: "The tenant's export bundle (tar.gz with manifest.json, tables/*.jsonl, files/*)", Handler: s.exportPlatformTenant},
 		{Method: "GET", Pattern: base + "/{slug}/usage", Kind: KindPlatform, Summary: "The tenant's traffic since start and its rows per table", Handler: s.platformTenantUsage},
+		{Method: "GET", Pattern: "/api/platform/jobs/{id}", Kind: KindPlatform, Summary: "A background job (an offboarding started with Prefer: respond-async, say): state, attempts, errors and output", Handler: s.getPlatformJob},
 	}
+}
+
+// getPlatformJob shows a background job, so that an operator who started one through the API
+// can follow it there (the CLI's tenant job does the same).
+func (s *Server) getPlatformJob(w http.ResponseWriter, r *http.Request, _ *store.Scope) error {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return errNotFound()
+	}
+	job, err := s.lifecycle().Job(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, job)
 }
 
 // lifecycle is the operator's view of the tenant lifecycle.
