@@ -60,10 +60,15 @@ func keysetBound(bt *boundTable, alias string, a *args, after string) string {
 	p := a.add(after)
 	var bounds []string
 	for _, k := range bt.key {
-		bounds = append(bounds, fmt.Sprintf("(SELECT p.%s FROM jsonb_populate_record(NULL::%s, %s::jsonb) AS p)",
-			catalog.Ident(k), bt.name.Quoted(), p))
+		bounds = append(bounds, keyFromJSON(bt, k, p))
 	}
 	return row(quoteAll(alias, bt.key)) + " > " + row(bounds)
+}
+
+// keyFromJSON renders key column col's value taken from the JSON object in parameter param,
+// typed by the table's own row type. Identifiers are quoted; the JSON is a parameter.
+func keyFromJSON(bt *boundTable, col, param string) string {
+	return fmt.Sprintf("(SELECT p.%s FROM jsonb_populate_record(NULL::%s, %s::jsonb) AS p)", catalog.Ident(col), bt.name.Quoted(), param)
 }
 
 // batchSQL builds the one statement that handles a batch of rows with a NULL tenant: pick the
@@ -267,7 +272,7 @@ func (e *engine) quarantineOneSQL(bt *boundTable, key, detail string) (string, [
 	var bounds []string
 	k := a.add(key)
 	for _, col := range bt.key {
-		bounds = append(bounds, fmt.Sprintf("(SELECT p.%s FROM jsonb_populate_record(NULL::%s, %s::jsonb) AS p)", catalog.Ident(col), T, k))
+		bounds = append(bounds, keyFromJSON(bt, col, k))
 	}
 	q := "INSERT INTO tenantd_adopt.quarantine (table_schema, table_name, row_key, run_id, reason, detail, row_data) SELECT " +
 		a.add(bt.name.Schema) + "::text, " + a.add(bt.name.Table) + "::text, " + k + "::jsonb, " + a.add(e.runID) + "::bigint, 'duplicate', " +
