@@ -30,7 +30,12 @@ func (s *Server) attachmentRoutes() []Route {
 		{Method: "POST", Pattern: "/api/uploads", Kind: KindTenant, Permission: auth.PermSession, Creates: true,
 			Summary: "Upload a file (multipart/form-data: file, optional service_request_id)", Handler: s.uploadAttachment},
 		{Method: "GET", Pattern: "/api/attachments/{id}", Kind: KindTenant, Permission: auth.PermSession,
-			Summary: "Download an attachment (staff, or the owning client)", Handler: s.downloadAttachment},
+			Summary: "Download an attachment (staff, or the owning client)", Handler: s.downloadAttachment,
+			MediaType: "*/*", Responses: map[int]string{
+				http.StatusOK:             "The file, with the media type it was stored with",
+				http.StatusPartialContent: "The requested part of the file (Range)",
+				http.StatusNotModified:    "Unchanged since If-Modified-Since",
+			}},
 		{Method: "GET", Pattern: "/api/admin/attachments", Kind: KindTenant, Permission: auth.PermAttachmentsAll,
 			Summary: "List attachments", Handler: s.listAttachments},
 	}

@@ -16,12 +16,16 @@ import (
 
 const defaultEventTimeout = 3 * time.Second
 
+// loggedOut documents the logout routes' answer: no body, only the cookies cleared.
+var loggedOut = map[int]string{http.StatusNoContent: "Signed out; both cookies cleared"}
+
 func (s *Server) authRoutes() []Route {
 	return []Route{
-		{Method: "POST", Pattern: "/api/auth/register", Kind: KindPublic, Summary: "Register as a client of the host's tenant (at the apex: the tenant named in the body)", Handler: s.register},
+		{Method: "POST", Pattern: "/api/auth/register", Kind: KindPublic, Summary: "Register as a client of the host's tenant (at the apex: the tenant named in the body)", Handler: s.register,
+			Responses: map[int]string{http.StatusCreated: "Registered: the new user, the tenant and the role"}},
 		{Method: "POST", Pattern: "/api/auth/login", Kind: KindPublic, Summary: "Sign in; sets the session cookie and tenant_sig", Handler: s.login},
-		{Method: "POST", Pattern: "/api/auth/logout", Kind: KindPublic, Summary: "Revoke the session and clear both cookies", Handler: s.logout},
-		{Method: "POST", Pattern: "/api/admin/auth/logout", Kind: KindPublic, Summary: "Alias of /api/auth/logout", Handler: s.logout},
+		{Method: "POST", Pattern: "/api/auth/logout", Kind: KindPublic, Summary: "Revoke the session and clear both cookies", Handler: s.logout, Responses: loggedOut},
+		{Method: "POST", Pattern: "/api/admin/auth/logout", Kind: KindPublic, Summary: "Alias of /api/auth/logout", Handler: s.logout, Responses: loggedOut},
 		{Method: "GET", Pattern: "/api/auth/session", Kind: KindTenant, Permission: auth.PermSession, Summary: "The caller's user, tenant, role, permissions and memberships", Handler: s.session},
 		{Method: "POST", Pattern: "/api/tenant/switch", Kind: KindTenant, Permission: auth.PermSession, Summary: "Switch the session's active tenant", Handler: s.switchTenant},
 		{Method: "GET", Pattern: "/api/admin/api-tokens", Kind: KindTenant, Permission: auth.PermTokensManage, Summary: "List API tokens", Handler: s.listTokens},

@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -37,6 +39,9 @@ type env struct {
 	demo    *seed.Result
 	keyring *tenancy.Keyring
 	files   string // the storage directory the seed wrote attachments to
+
+	documented    map[string]map[int]string // documentedSuccesses of documentedFor
+	documentedFor *httpapi.Server
 }
 
 func newEnv(t testing.TB) *env {
@@ -190,7 +195,79 @@ func (c *client) do(method, path string, body any, headers ...string) *resp {
 			c.cookies[k.Name] = k
 		}
 	}
+	c.e.checkDocumented(req, res, data)
 	return &resp{Status: res.StatusCode, Header: res.Header, Body: data}
+}
+
+// documentedSuccesses reads, from the served OpenAPI document, every route's success answers:
+// "METHOD pattern" to status to media type ("" for an answer without a body).
+func documentedSuccesses(api *httpapi.Server) (map[string]map[int]string, error) {
+	raw, err := json.Marshal(api.OpenAPI())
+	if err != nil {
+		return nil, err
+	}
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Responses map[string]struct {
+				Content map[string]any `json:"content"`
+			} `json:"responses"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, err
+	}
+	out := map[string]map[int]string{}
+	for pattern, ops := range doc.Paths {
+		for method, op := range ops {
+			answers := map[int]string{}
+			for code, r := range op.Responses {
+				status, err := strconv.Atoi(code)
+				if err != nil {
+					continue // "default": the problem documents
+				}
+				answers[status] = ""
+				for mt := range r.Content {
+					answers[status] = mt
+				}
+			}
+			out[strings.ToUpper(method)+" "+pattern] = answers
+		}
+	}
+	return out, nil
+}
+
+// checkDocumented fails the test when a success answer is not one the OpenAPI document lists
+// for its route, with the media type it lists. Every request a test makes through a client
+// is checked, so the document's success answers are as tested as the routes themselves.
+func (e *env) checkDocumented(req *http.Request, res *http.Response, body []byte) {
+	e.t.Helper()
+	if res.StatusCode < 200 || res.StatusCode > 299 {
+		return
+	}
+	route := e.api.Pattern(req) // "METHOD pattern", as the mux registered it
+	if route == "" {
+		return
+	}
+	if e.documented == nil || e.documentedFor != e.api {
+		docs, err := documentedSuccesses(e.api)
+		if err != nil {
+			e.t.Fatalf("read the OpenAPI document: %v", err)
+		}
+		e.documented, e.documentedFor = docs, e.api
+	}
+	answers := e.documented[route]
+	want, ok := answers[res.StatusCode]
+	if !ok {
+		e.t.Errorf("%s answered %d; its OpenAPI entry documents only %v", route, res.StatusCode, answers)
+		return
+	}
+	got, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type"))
+	switch {
+	case want == "" && len(body) > 0:
+		e.t.Errorf("%s answered %d with a %q body; its OpenAPI entry documents none", route, res.StatusCode, got)
+	case want != "" && want != "*/*" && want != got:
+		e.t.Errorf("%s answered %d with %q; its OpenAPI entry documents %q", route, res.StatusCode, got, want)
+	}
 }
 
 // mustStatus fails the test unless r has the status (and, if given, the problem code).

@@ -26,9 +26,12 @@ func (s *Server) OpenAPI() map[string]any {
 			"default": map[string]any{"description": "Problem document", "content": map[string]any{
 				"application/problem+json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Problem"}}}},
 		}
-		for status, desc := range rt.Responses {
-			responses[strconv.Itoa(status)] = map[string]any{"description": desc,
-				"content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"type": "object"}}}}
+		for status, desc := range rt.successResponses() {
+			answer := map[string]any{"description": desc}
+			if status != http.StatusNoContent && status != http.StatusNotModified {
+				answer["content"] = rt.successContent()
+			}
+			responses[strconv.Itoa(status)] = answer
 		}
 		op := map[string]any{
 			"summary":     rt.Summary,
@@ -83,6 +86,38 @@ func (s *Server) OpenAPI() map[string]any {
 				}}},
 		},
 	}
+}
+
+// successResponses is what the route answers when it succeeds: what it declares, else what
+// its method implies. A read or an update answers 200 with the resource, a POST that creates
+// answers 201 with what it created, another POST 200 with its outcome, and a DELETE 204 with
+// no body. The test harness checks every success answer a test receives against the
+// document, so a route that answers otherwise has to declare it.
+func (rt Route) successResponses() map[int]string {
+	if len(rt.Responses) > 0 {
+		return rt.Responses
+	}
+	switch {
+	case rt.Method == http.MethodDelete:
+		return map[int]string{http.StatusNoContent: "Done; no body"}
+	case rt.Method == http.MethodPost && rt.Creates:
+		return map[int]string{http.StatusCreated: "Created: the new resource"}
+	case rt.Method == http.MethodPost:
+		return map[int]string{http.StatusOK: "Done: the outcome"}
+	case rt.Method == http.MethodGet:
+		return map[int]string{http.StatusOK: "The resource or list"}
+	default:
+		return map[int]string{http.StatusOK: "Updated: the resource as it is now"}
+	}
+}
+
+// successContent describes the body of the route's success answers: a JSON object unless the
+// route declares another media type.
+func (rt Route) successContent() map[string]any {
+	if rt.MediaType != "" {
+		return map[string]any{rt.MediaType: map[string]any{"schema": map[string]any{"type": "string", "format": "binary"}}}
+	}
+	return map[string]any{"application/json": map[string]any{"schema": map[string]any{"type": "object"}}}
 }
 
 func operationID(rt Route) string {

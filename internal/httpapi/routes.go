@@ -49,8 +49,11 @@ type Route struct {
 	// Creates marks POST routes that create things and so honour Idempotency-Key.
 	Creates bool
 	// Responses documents the route's success answers (status: description) in the OpenAPI
-	// document, for routes whose answer depends on the request beyond the obvious.
+	// document, for routes whose answers are not the ones its method implies (see
+	// successResponses).
 	Responses map[int]string
+	// MediaType is the media type of the route's success answers when it is not JSON.
+	MediaType string
 	// RespondAsync marks routes that honour Prefer: respond-async (RFC 7240) with 202 and a
 	// background job.
 	RespondAsync bool
@@ -93,7 +96,8 @@ func (s *Server) healthRoutes() []Route {
 		{Method: "GET", Pattern: "/healthz", Kind: KindPublic, Summary: "Process liveness", Handler: s.healthz},
 		{Method: "GET", Pattern: "/readyz", Kind: KindPublic, Summary: "Database reachable and migrations current", Handler: s.readyz},
 		{Method: "GET", Pattern: "/api/openapi.json", Kind: KindPublic, Summary: "This API's OpenAPI 3 document", Handler: s.openapi},
-		{Method: "GET", Pattern: "/metrics", Kind: KindPlatform, Summary: "Prometheus metrics (operator token)", Handler: s.metrics},
+		{Method: "GET", Pattern: "/metrics", Kind: KindPlatform, Summary: "Prometheus metrics (operator token)", Handler: s.metrics,
+			MediaType: "text/plain"},
 	}
 }
 

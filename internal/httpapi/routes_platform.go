@@ -21,7 +21,8 @@ func (s *Server) platformRoutes() []Route {
 	const base = "/api/platform/tenants"
 	return []Route{
 		{Method: "GET", Pattern: base, Kind: KindPlatform, Summary: "List tenants", Handler: s.listPlatformTenants},
-		{Method: "POST", Pattern: base, Kind: KindPlatform, Summary: "Provision a tenant with its owner", Handler: s.createPlatformTenant},
+		{Method: "POST", Pattern: base, Kind: KindPlatform, Summary: "Provision a tenant with its owner", Handler: s.createPlatformTenant,
+			Responses: map[int]string{http.StatusCreated: "Provisioned: the tenant and its owner"}},
 		{Method: "GET", Pattern: base + "/{slug}", Kind: KindPlatform, Summary: "Get a tenant", Handler: s.getPlatformTenant},
 		{Method: "PATCH", Pattern: base + "/{slug}", Kind: KindPlatform, Summary: "Rename a tenant (slug, name, primary domain) or change its self-registration", Handler: s.patchPlatformTenant},
 		{Method: "DELETE", Pattern: base + "/{slug}", Kind: KindPlatform, Summary: "Offboard a tenant: export bundle, deletion of every row and file, deletion certificate (with Prefer: respond-async, 202 and a background job)", Handler: s.offboardPlatformTenant,
@@ -31,7 +32,8 @@ func (s *Server) platformRoutes() []Route {
 			}},
 		{Method: "POST", Pattern: base + "/{slug}/suspend", Kind: KindPlatform, Summary: "Suspend a tenant (every tenant route answers 403 tenant_suspended)", Handler: s.suspendPlatformTenant},
 		{Method: "POST", Pattern: base + "/{slug}/resume", Kind: KindPlatform, Summary: "Resume a suspended tenant", Handler: s.resumePlatformTenant},
-		{Method: "GET", Pattern: base + "/{slug}/export", Kind: KindPlatform, Summary: "The tenant's export bundle (tar.gz with manifest.json, tables/*.jsonl, files/*)", Handler: s.exportPlatformTenant},
+		{Method: "GET", Pattern: base + "/{slug}/export", Kind: KindPlatform, Summary: "The tenant's export bundle (tar.gz with manifest.json, tables/*.jsonl, files/*)", Handler: s.exportPlatformTenant,
+			MediaType: "application/gzip"},
 		{Method: "GET", Pattern: base + "/{slug}/usage", Kind: KindPlatform, Summary: "The tenant's traffic since start and its rows per table", Handler: s.platformTenantUsage},
 		{Method: "GET", Pattern: "/api/platform/jobs/{id}", Kind: KindPlatform, Summary: "A background job (an offboarding started with Prefer: respond-async, say): state, attempts, errors and output", Handler: s.getPlatformJob},
 	}
