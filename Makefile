@@ -22,9 +22,10 @@ vet:
 unit:
 	$(GO) test -race -count=1 -timeout 20m ./...
 
-## bench: the guarded-versus-bare benchmark of GET /api/bookings/{id}
+## bench: the guarded-versus-bare benchmark of GET /api/bookings/{id}, and the cost of each part of a tenant-bound read
 bench:
 	$(GO) test ./internal/httpapi -run '^$$' -bench BookingGet -benchtime 15x -count 6
+	$(GO) test ./internal/httpapi -run '^$$' -bench ReadStatements -benchtime 10x -count 6
 
 build:
 	$(GO) build -o tenantd ./cmd/tenantd

@@ -33,54 +33,74 @@ import (
 //
 //   - bare-edge: a public route of the same server, so the same edge (request id, access log,
 //     recovery, body limit) and JSON writing: the difference to guarded is what isolation costs;
-//   - bare-mux: a ServeMux with nothing else at all.
+//   - bare-mux: a ServeMux with nothing else at all;
+//   - bound-edge: the bare-edge route shape, but running the guarded path's database work (the
+//     binding statement and the query, pipelined, as the application role under RLS) with none
+//     of the tenant machinery in Go. It splits what isolation costs into the database's share
+//     (bare-edge to bound-edge) and the Go wrapper's (bound-edge to guarded).
 //
 // All are real HTTP over loopback against the same database, from the same in-process client
 // with 8 concurrent keep-alive connections. One benchmark iteration is one round: a batch of
 // 2,000 requests on each path, in an order that rotates from round to round, so that drift on
-// a shared machine falls on all paths alike. It reports each path's wall time per request and
-// the share of the bare paths' throughput that the guarded path keeps.
+// a shared machine falls on all paths alike. It reports each path's wall time and CPU time per
+// request and the share of the bare paths' throughput that the guarded path keeps.
 //
-//	go test ./internal/httpapi -run '^$' -bench BookingGet -benchtime 30x
+//	go test ./internal/httpapi -run '^$' -bench BookingGet -benchtime 15x -count 6
 func BenchmarkBookingGet(b *testing.B) {
 	e := newEnv(b)
 	id := e.demo.Acme.Bookings[0]
-	pcfg, err := pgxpool.ParseConfig(e.db.SuperURL + "&pool_max_conns=16")
-	if err != nil {
-		b.Fatal(err)
-	}
-	pcfg.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
-		store.RegisterTypes(conn.TypeMap())
-		return nil
-	}
-	pool, err := pgxpool.NewWithConfig(context.Background(), pcfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer pool.Close()
 	tenant := e.demo.Acme.ID
+	superPool := benchPool(b, e.db.SuperURL)
+	appPool := benchPool(b, e.db.AppURL)
+	noClient := (*uuid.UUID)(nil)
 	bareQuery := func(ctx context.Context, raw string) (*store.Booking, error) {
 		bid, err := uuid.Parse(raw)
 		if err != nil {
 			return nil, err
 		}
 		var v store.Booking // the same type, so the same JSON, as the guarded answer
-		err = pool.QueryRow(ctx, `SELECT id, service_id, client_id, service_request_id, assignee_id, starts_at, ends_at, status, notes, created_at, updated_at
-			FROM bookings WHERE tenant_id = $1 AND id = $2 AND ($3::uuid IS NULL OR client_id = $3)`, tenant, bid, (*uuid.UUID)(nil)).Scan(&v.ID, &v.ServiceID, &v.ClientID, &v.ServiceRequestID, &v.AssigneeID, &v.StartsAt, &v.EndsAt, &v.Status, &v.Notes, &v.CreatedAt, &v.UpdatedAt)
+		err = scanBenchBooking(superPool.QueryRow(ctx, benchBookingSQL, tenant, bid, noClient), &v)
 		return &v, err
 	}
-	bareRoute := httpapi.Route{Method: "GET", Pattern: "/bench/bare/bookings/{id}", Kind: httpapi.KindPublic, Summary: "benchmark only",
-		Handler: func(w http.ResponseWriter, r *http.Request, _ *store.Scope) error {
-			v, err := bareQuery(r.Context(), r.PathValue("id"))
-			if err != nil {
-				return err
-			}
-			w.Header().Set("Content-Type", "application/json")
-			return json.NewEncoder(w).Encode(v)
-		}}
+	// boundQuery is the guarded path's database work without its Go wrapper: the binding
+	// statement (tenant setting, read-only, the tenant's status and generation) and the query,
+	// in one pipeline, as the application role.
+	boundQuery := func(ctx context.Context, raw string) (*store.Booking, error) {
+		bid, err := uuid.Parse(raw)
+		if err != nil {
+			return nil, err
+		}
+		batch := &pgx.Batch{}
+		batch.Queue(benchSetupSQL, tenant, "on")
+		batch.Queue(benchBookingSQL, tenant, bid, noClient)
+		br := appPool.SendBatch(ctx, batch)
+		defer br.Close()
+		var bound, readOnly, status string
+		var gen int64
+		if err := br.QueryRow().Scan(&bound, &readOnly, &status, &gen); err != nil {
+			return nil, err
+		}
+		var v store.Booking
+		err = scanBenchBooking(br.QueryRow(), &v)
+		return &v, err
+	}
+	publicRoute := func(pattern string, query func(context.Context, string) (*store.Booking, error)) httpapi.Route {
+		return httpapi.Route{Method: "GET", Pattern: pattern, Kind: httpapi.KindPublic, Summary: "benchmark only",
+			Handler: func(w http.ResponseWriter, r *http.Request, _ *store.Scope) error {
+				v, err := query(r.Context(), r.PathValue("id"))
+				if err != nil {
+					return err
+				}
+				w.Header().Set("Content-Type", "application/json")
+				return json.NewEncoder(w).Encode(v)
+			}}
+	}
 	// Measure isolation, not the per-tenant rate limit.
 	superExec(b, e, `UPDATE thresholds SET requests_per_minute = 100000000`)
-	e.serve(b, httpapi.Config{TenantMaxRPM: 100000000, ExtraRoutes: []httpapi.Route{bareRoute}})
+	e.serve(b, httpapi.Config{TenantMaxRPM: 100000000, ExtraRoutes: []httpapi.Route{
+		publicRoute("/bench/bare/bookings/{id}", bareQuery),
+		publicRoute("/bench/bound/bookings/{id}", boundQuery),
+	}})
 	owner := e.login("owner@acme.test", "")
 
 	mux := http.NewServeMux()
@@ -107,92 +127,198 @@ func BenchmarkBookingGet(b *testing.B) {
 		cookie = append(cookie, c.Name+"="+c.Value)
 	}
 	cookieHeader := strings.Join(cookie, "; ")
-	paths := []benchPath{
-		{name: "guarded", url: e.srv.URL + "/api/bookings/" + id.String()},
-		{name: "bare-edge", url: e.srv.URL + "/bench/bare/bookings/" + id.String()},
-		{name: "bare-mux", url: bare.URL + "/bare/bookings/" + id.String()},
+	get := func(name, url string) *benchPath {
+		return &benchPath{name: name, do: func(ctx context.Context) error {
+			req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+			req.Header["Cookie"] = []string{cookieHeader}
+			res, err := client.Do(req)
+			if err != nil {
+				return err
+			}
+			_, _ = io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.StatusCode != http.StatusOK {
+				return fmt.Errorf("status %d", res.StatusCode)
+			}
+			return nil
+		}}
 	}
-	var cpu *cpuMeter // made after the warm-up, which opens the pools' connections
-	const clients, perBatch = 8, 2000
-	batch := func(p *benchPath) {
-		var left atomic.Int64
-		left.Store(perBatch)
-		var wg sync.WaitGroup
-		if cpu != nil {
-			cpu.mark()
-		}
-		start := time.Now()
-		for range clients {
-			wg.Go(func() {
-				for left.Add(-1) >= 0 {
-					req, _ := http.NewRequest("GET", p.url, nil)
-					req.Header["Cookie"] = []string{cookieHeader}
-					res, err := client.Do(req)
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					_, _ = io.Copy(io.Discard, res.Body)
-					res.Body.Close()
-					if res.StatusCode != http.StatusOK {
-						b.Errorf("%s: status %d", p.name, res.StatusCode)
-						return
-					}
-				}
-			})
-		}
-		wg.Wait()
-		p.elapsed += time.Since(start)
-		if cpu != nil {
-			all, pg := cpu.used()
-			p.cpu += all
-			p.pgCPU += pg
-		}
-		p.requests += perBatch
+	paths := []*benchPath{
+		get("guarded", e.srv.URL+"/api/bookings/"+id.String()),
+		get("bare-edge", e.srv.URL+"/bench/bare/bookings/"+id.String()),
+		get("bare-mux", bare.URL+"/bare/bookings/"+id.String()),
+		get("bound-edge", e.srv.URL+"/bench/bound/bookings/"+id.String()),
 	}
-	// Warm every path up (connections, prepared statements, caches) before measuring.
-	for i := range paths {
-		batch(&paths[i])
-		paths[i].elapsed, paths[i].requests = 0, 0
-	}
-	cpu = newCPUMeter(b, e)
-	b.ResetTimer()
-	for round := 0; round < b.N; round++ {
-		// Rotate the order so that no path always runs first or last.
-		for k := range paths {
-			batch(&paths[(round+k)%len(paths)])
-		}
-	}
-	b.StopTimer()
-	for _, p := range paths {
-		b.ReportMetric(p.nsPerRequest(), p.name+"-ns/req")
-		if cpu.ok {
-			b.ReportMetric(float64(p.cpu.Nanoseconds())/float64(p.requests), p.name+"-cpu-ns/req")
-			b.ReportMetric(float64(p.pgCPU.Nanoseconds())/float64(p.requests), p.name+"-pg-cpu-ns/req")
-		}
-	}
+	cpuOK := runRounds(b, e, paths, 2000)
+	guarded, bareEdge, bareMux, bound := paths[0], paths[1], paths[2], paths[3]
 	// The throughput the guarded path keeps: by wall time, and by CPU time per request (what
 	// bounds throughput on a saturated machine, and steadier when the machine is shared).
-	b.ReportMetric(100*paths[1].nsPerRequest()/paths[0].nsPerRequest(), "%-of-bare-edge")
-	b.ReportMetric(100*paths[2].nsPerRequest()/paths[0].nsPerRequest(), "%-of-bare-mux")
-	if cpu.ok {
-		b.ReportMetric(100*float64(paths[1].cpu)/float64(paths[1].requests)/(float64(paths[0].cpu)/float64(paths[0].requests)), "cpu-%-of-bare-edge")
-		b.ReportMetric(100*float64(paths[2].cpu)/float64(paths[2].requests)/(float64(paths[0].cpu)/float64(paths[0].requests)), "cpu-%-of-bare-mux")
+	b.ReportMetric(100*bareEdge.nsPerRequest()/guarded.nsPerRequest(), "%-of-bare-edge")
+	b.ReportMetric(100*bareMux.nsPerRequest()/guarded.nsPerRequest(), "%-of-bare-mux")
+	b.ReportMetric(100*bareEdge.nsPerRequest()/bound.nsPerRequest(), "bound-%-of-bare-edge")
+	if cpuOK {
+		b.ReportMetric(100*bareEdge.cpuPerRequest()/guarded.cpuPerRequest(), "cpu-%-of-bare-edge")
+		b.ReportMetric(100*bareMux.cpuPerRequest()/guarded.cpuPerRequest(), "cpu-%-of-bare-mux")
+		b.ReportMetric(100*bareEdge.cpuPerRequest()/bound.cpuPerRequest(), "bound-cpu-%-of-bare-edge")
 	}
 }
 
-// benchPath is one of the compared paths and the time its requests took.
+// BenchmarkReadStatements measures, without HTTP, what each part of a tenant-bound read costs
+// the database and the client: the same single-row booking read, first bare (one statement as
+// a superuser), then with a trivial second statement in the pipeline, with the tenant setting
+// as that statement, as the application role under RLS, and finally with the binding
+// statement tenantd sends (which also reads the tenant's status and generation). Each step
+// adds one thing to the one before, so the differences between neighbours are what each thing
+// costs. Rounds of 4,000 reads per step, 8 goroutines, rotating order.
+//
+//	go test ./internal/httpapi -run '^$' -bench ReadStatements -benchtime 10x -count 6
+func BenchmarkReadStatements(b *testing.B) {
+	e := newEnv(b)
+	id, tenant := e.demo.Acme.Bookings[0], e.demo.Acme.ID
+	superPool := benchPool(b, e.db.SuperURL)
+	appPool := benchPool(b, e.db.AppURL)
+	noClient := (*uuid.UUID)(nil)
+	const bindSQL = `SELECT set_config('app.tenant_id', $1::uuid::text, true), set_config('transaction_read_only', $2, true)`
+	pipelined := func(name string, pool *pgxpool.Pool, first string, args ...any) *benchPath {
+		return &benchPath{name: name, do: func(ctx context.Context) error {
+			batch := &pgx.Batch{}
+			batch.Queue(first, args...)
+			batch.Queue(benchBookingSQL, tenant, id, noClient)
+			br := pool.SendBatch(ctx, batch)
+			defer br.Close()
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+			var v store.Booking
+			return scanBenchBooking(br.QueryRow(), &v)
+		}}
+	}
+	paths := []*benchPath{
+		{name: "1-bare", do: func(ctx context.Context) error {
+			var v store.Booking
+			return scanBenchBooking(superPool.QueryRow(ctx, benchBookingSQL, tenant, id, noClient), &v)
+		}},
+		pipelined("2-plus-select-1", superPool, `SELECT 1`),
+		pipelined("3-plus-set-config", superPool, bindSQL, tenant, "on"),
+		pipelined("4-under-rls", appPool, bindSQL, tenant, "on"),
+		pipelined("5-tenantd-binding", appPool, benchSetupSQL, tenant, "on"),
+	}
+	if runRounds(b, e, paths, 4000) {
+		for i := 1; i < len(paths); i++ {
+			b.ReportMetric(paths[i].cpuPerRequest()-paths[i-1].cpuPerRequest(), paths[i].name+"-adds-cpu-ns")
+			b.ReportMetric(paths[i].pgCPUPerRequest()-paths[i-1].pgCPUPerRequest(), paths[i].name+"-adds-pg-cpu-ns")
+		}
+	}
+}
+
+// benchBookingSQL is the guarded path's booking query, word for word.
+const benchBookingSQL = `SELECT id, service_id, client_id, service_request_id, assignee_id, starts_at, ends_at, status, notes, created_at, updated_at
+	FROM bookings WHERE tenant_id = $1 AND id = $2 AND ($3::uuid IS NULL OR client_id = $3)`
+
+// benchSetupSQL is the statement a read scope pipelines ahead of its query when it trusts a
+// remembered verification (store's setupSQL).
+const benchSetupSQL = `SELECT set_config('app.tenant_id', $1::uuid::text, true), set_config('transaction_read_only', $2, true), status, auth_gen
+FROM tenants WHERE id = $1`
+
+func scanBenchBooking(row pgx.Row, v *store.Booking) error {
+	return row.Scan(&v.ID, &v.ServiceID, &v.ClientID, &v.ServiceRequestID, &v.AssigneeID, &v.StartsAt, &v.EndsAt, &v.Status, &v.Notes, &v.CreatedAt, &v.UpdatedAt)
+}
+
+// benchPool opens a plain pool with the store's codecs, closed when the benchmark ends.
+func benchPool(b *testing.B, url string) *pgxpool.Pool {
+	cfg, err := pgxpool.ParseConfig(url + "&pool_max_conns=16")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
+		store.RegisterTypes(conn.TypeMap())
+		return nil
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(pool.Close)
+	return pool
+}
+
+// benchPath is one of the compared paths, what one call of it does, and the time its calls
+// took.
 type benchPath struct {
 	name     string
-	url      string
+	do       func(ctx context.Context) error
 	elapsed  time.Duration
 	cpu      time.Duration // CPU time of this process and of PostgreSQL
 	pgCPU    time.Duration // CPU time of PostgreSQL alone
 	requests int
 }
 
-func (p benchPath) nsPerRequest() float64 {
+func (p *benchPath) nsPerRequest() float64 {
 	return float64(p.elapsed.Nanoseconds()) / float64(p.requests)
+}
+
+func (p *benchPath) cpuPerRequest() float64 {
+	return float64(p.cpu.Nanoseconds()) / float64(p.requests)
+}
+
+func (p *benchPath) pgCPUPerRequest() float64 {
+	return float64(p.pgCPU.Nanoseconds()) / float64(p.requests)
+}
+
+// runRounds runs b.N rounds of perRound calls on each path from 8 goroutines, rotating the
+// order of the paths from round to round, after one unmeasured warm-up round (connections,
+// prepared statements, caches). It reports each path's wall and CPU time per call and says
+// whether CPU time could be read.
+func runRounds(b *testing.B, e *env, paths []*benchPath, perRound int) bool {
+	const goroutines = 8
+	var cpu *cpuMeter // made after the warm-up, which opens the pools' connections
+	round := func(p *benchPath) {
+		var left atomic.Int64
+		left.Store(int64(perRound))
+		var wg sync.WaitGroup
+		if cpu != nil {
+			cpu.mark()
+		}
+		start := time.Now()
+		for range goroutines {
+			wg.Go(func() {
+				for left.Add(-1) >= 0 {
+					if err := p.do(context.Background()); err != nil {
+						b.Errorf("%s: %v", p.name, err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if cpu == nil {
+			return
+		}
+		p.elapsed += time.Since(start)
+		all, pg := cpu.used()
+		p.cpu += all
+		p.pgCPU += pg
+		p.requests += perRound
+	}
+	for _, p := range paths {
+		round(p)
+	}
+	cpu = newCPUMeter(b, e)
+	b.ResetTimer()
+	for n := 0; n < b.N; n++ {
+		for k := range paths {
+			round(paths[(n+k)%len(paths)])
+		}
+	}
+	b.StopTimer()
+	for _, p := range paths {
+		b.ReportMetric(p.nsPerRequest(), p.name+"-ns/req")
+		if cpu.ok {
+			b.ReportMetric(p.cpuPerRequest(), p.name+"-cpu-ns/req")
+			b.ReportMetric(p.pgCPUPerRequest(), p.name+"-pg-cpu-ns/req")
+		}
+	}
+	return cpu.ok
 }
 
 // cpuMeter adds up the CPU time used by this process (client and servers) and by the
