@@ -465,12 +465,19 @@ func (sc *Scope) End(ctx context.Context, commit bool) error {
 	sc.conn = nil
 	defer sc.store.observed("write", sc.began)
 	if commit {
-		if _, err := conn.Exec(ctx, "COMMIT"); err != nil {
+		tag, err := conn.Exec(ctx, "COMMIT")
+		if err != nil {
 			sc.discard(conn)
 			sc.ended(false)
 			return translate(err)
 		}
 		conn.Release()
+		if tag.String() != "COMMIT" {
+			// A statement failed earlier and its error was not acted on: PostgreSQL
+			// answers COMMIT of an aborted transaction with ROLLBACK and no error.
+			sc.ended(false)
+			return ErrRolledBack
+		}
 		sc.ended(true)
 		return nil
 	}

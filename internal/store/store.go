@@ -25,6 +25,9 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrInvalidReference: a referenced id does not exist in this tenant.
 	ErrInvalidReference = errors.New("invalid reference")
+	// ErrRolledBack: a write transaction was asked to commit after one of its statements had
+	// failed, so PostgreSQL rolled it back instead; nothing of it was kept.
+	ErrRolledBack = errors.New("store: the transaction had failed and was rolled back, not committed")
 )
 
 // ConflictError names the constraint that was violated.
