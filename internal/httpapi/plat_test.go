@@ -659,6 +659,21 @@ func TestPlatOffboard(t *testing.T) {
 		t.Fatalf("fixture too small: %d globex files, %d acme files, %d sessions", len(globexFiles), len(acmeFiles), sessions)
 	}
 
+	// Bundles of earlier exports are copies of a tenant's data: globex's go with it, acme's stay.
+	earlier := map[string]bool{ // path: whether it must survive
+		filepath.Join(dir, "exports", globex.String()+"-20250101T000000.000000000Z.tar.gz"): false,
+		filepath.Join(dir, "exports", globex.String()+"-20250102T000000.000000000Z.tar.gz"): false,
+		filepath.Join(dir, "exports", acme.String()+"-20250101T000000.000000000Z.tar.gz"):   true,
+	}
+	for path := range earlier {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte("an earlier export"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	// acme keeps working while globex goes.
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -712,6 +727,15 @@ func TestPlatOffboard(t *testing.T) {
 	if cert.FilesRemoved != int64(len(globexFiles)) || cert.UsersRemoved != int64(len(globexOnly)) {
 		t.Errorf("certificate: %d files (want %d), %d users (want %d)", cert.FilesRemoved, len(globexFiles),
 			cert.UsersRemoved, len(globexOnly))
+	}
+
+	if cert.EarlierBundlesRemoved != 2 {
+		t.Errorf("certificate: %d earlier bundles removed, want 2", cert.EarlierBundlesRemoved)
+	}
+	for path, keep := range earlier {
+		if _, err := os.Stat(path); (err == nil) != keep {
+			t.Errorf("%s: exists %v, want %v", filepath.Base(path), err == nil, keep)
+		}
 	}
 
 	// The bundle is where the certificate says, with its checksum, and holds what was removed.

@@ -188,11 +188,15 @@ type DeletionCertificate struct {
 	Tables map[string]int64 `json:"tables"`
 	// UsersRemoved counts users who had no membership left in any tenant: they were removed
 	// with all their sessions (also counted in Tables).
-	UsersRemoved int64        `json:"users_removed"`
-	FilesRemoved int64        `json:"files_removed"`
-	BytesRemoved int64        `json:"bytes_removed"`
-	FileErrors   []string     `json:"file_errors,omitempty"`
-	Bundle       BundleRecord `json:"bundle"`
+	UsersRemoved int64 `json:"users_removed"`
+	FilesRemoved int64 `json:"files_removed"`
+	BytesRemoved int64 `json:"bytes_removed"`
+	// EarlierBundlesRemoved counts export bundles of the tenant made before its offboarding
+	// (StorageDir/exports/<tenant id>-*.tar.gz): copies of its data, removed like its files.
+	// The offboarding's own bundle (Bundle) is kept for the tenant.
+	EarlierBundlesRemoved int64        `json:"earlier_bundles_removed"`
+	FileErrors            []string     `json:"file_errors,omitempty"`
+	Bundle                BundleRecord `json:"bundle"`
 }
 
 // BundleRecord locates an export bundle and says how to check it.
@@ -255,6 +259,9 @@ func (p *Platform) OffboardTenant(ctx context.Context, id uuid.UUID, storageDir,
 func (p *Platform) offboardFiles(ctx context.Context, cert *DeletionCertificate, storageDir string) (*DeletionCertificate, error) {
 	if storageDir != "" {
 		cert.FilesRemoved, cert.BytesRemoved, cert.FileErrors = platRemoveFiles(filepath.Join(storageDir, cert.TenantID.String()))
+		var problems []string
+		cert.EarlierBundlesRemoved, problems = platRemoveEarlierBundles(storageDir, cert.TenantID, cert.Bundle.Path)
+		cert.FileErrors = append(cert.FileErrors, problems...)
 	}
 	if err := p.s.RecordPlatformEvent(context.WithoutCancel(ctx), cert.TenantID, "tenant.offboard", p.actor, platCertDetail(cert)); err != nil {
 		return cert, fmt.Errorf("record deletion certificate: %w", err)
@@ -528,6 +535,27 @@ func (p *Platform) removeOrphans(ctx context.Context, tx pgx.Tx, candidates []uu
 
 // platRemoveFiles removes the directory of a tenant's stored files and reports how many files
 // and bytes it held, and what could not be removed.
+// platRemoveEarlierBundles removes the tenant's export bundles under storageDir/exports other
+// than keep (the offboarding's own bundle) and counts them.
+func platRemoveEarlierBundles(storageDir string, tenant uuid.UUID, keep string) (removed int64, problems []string) {
+	matches, err := filepath.Glob(filepath.Join(storageDir, "exports", tenant.String()+"-*"))
+	if err != nil {
+		return 0, []string{err.Error()}
+	}
+	kept, _ := filepath.Abs(keep)
+	for _, path := range matches {
+		if abs, err := filepath.Abs(path); err == nil && keep != "" && abs == kept {
+			continue
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			problems = append(problems, err.Error())
+			continue
+		}
+		removed++
+	}
+	return removed, problems
+}
+
 func platRemoveFiles(dir string) (files, bytes int64, problems []string) {
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
