@@ -61,8 +61,13 @@ func CloneDatabase(ctx context.Context, superURL, template, name string) error {
 		return err
 	}
 	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, fmt.Sprintf(`CREATE DATABASE %s TEMPLATE %s OWNER %s STRATEGY FILE_COPY`,
-		pgx.Identifier{name}.Sanitize(), pgx.Identifier{template}.Sanitize(), OwnerRole))
+	if _, err = conn.Exec(ctx, fmt.Sprintf(`CREATE DATABASE %s TEMPLATE %s OWNER %s STRATEGY FILE_COPY`,
+		pgx.Identifier{name}.Sanitize(), pgx.Identifier{template}.Sanitize(), OwnerRole)); err != nil {
+		return err
+	}
+	// A database's own privileges are not copied from its template: take TEMPORARY from
+	// PUBLIC again, as the migration did on the template.
+	_, err = conn.Exec(ctx, fmt.Sprintf(`REVOKE TEMPORARY ON DATABASE %s FROM PUBLIC`, pgx.Identifier{name}.Sanitize()))
 	return err
 }
 

@@ -100,6 +100,13 @@ func (s *Store) checkRole(ctx context.Context) error {
 	if owns > 0 {
 		return fmt.Errorf("database role %q owns %d tables: an owner can disable row level security; connect as the application role", name, owns)
 	}
+	var temp bool
+	if err := s.pool.QueryRow(ctx, `SELECT has_database_privilege(current_database(), 'TEMPORARY')`).Scan(&temp); err != nil {
+		return fmt.Errorf("check database role: %w", err)
+	}
+	if temp {
+		return fmt.Errorf("database role %q may create temporary tables, which would hide tenantd's tables from later statements on the same connection; run REVOKE TEMPORARY ON DATABASE <name> FROM PUBLIC (the migrations do, when their role owns the database) and grant it to no role the application role belongs to", name)
+	}
 	return nil
 }
 
