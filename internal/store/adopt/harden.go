@@ -716,15 +716,30 @@ func (h *hardener) planRLS(p *Plan, bt *boundTable, quotedCol, deparsedCall, cal
 	}
 }
 
+// forbidden are the table privileges the application role must not hold by any route: TRUNCATE
+// ignores row level security (it empties every tenant's rows at once), REFERENCES lets a role
+// probe other tenants' keys, and TRIGGER lets it run code on every tenant's writes.
+var forbidden = []string{"TRUNCATE", "REFERENCES", "TRIGGER"}
+
 func (h *hardener) planGrants(ctx context.Context, p *Plan) error {
-	role := catalog.Ident(h.m.AppRole)
+	app := h.m.AppRole
+	role := catalog.Ident(app)
+	var appOID uint32
+	var super bool
+	if err := h.conn.QueryRow(ctx, `SELECT oid, rolsuper FROM pg_roles WHERE rolname = $1`, app).Scan(&appOID, &super); err != nil {
+		return err
+	}
+	if super {
+		// A superuser holds every privilege whatever the grants say: revoking would be
+		// planned again on every run.
+		p.Blockers = append(p.Blockers, fmt.Sprintf("application role %s is a superuser: it holds every privilege and bypasses row level security; make it NOSUPERUSER (ALTER ROLE %s NOSUPERUSER)", app, role))
+	}
 	for _, bt := range h.b.tables {
 		t := bt.cat
-		var sel, ins, upd, del, trunc, refs, trig bool
+		var sel, ins, upd, del bool
 		err := h.conn.QueryRow(ctx, `SELECT has_table_privilege($1, $2::oid, 'SELECT'), has_table_privilege($1, $2::oid, 'INSERT'),
-			has_table_privilege($1, $2::oid, 'UPDATE'), has_table_privilege($1, $2::oid, 'DELETE'), has_table_privilege($1, $2::oid, 'TRUNCATE'),
-			has_table_privilege($1, $2::oid, 'REFERENCES'), has_table_privilege($1, $2::oid, 'TRIGGER')`, h.m.AppRole, t.OID).
-			Scan(&sel, &ins, &upd, &del, &trunc, &refs, &trig)
+			has_table_privilege($1, $2::oid, 'UPDATE'), has_table_privilege($1, $2::oid, 'DELETE')`, app, t.OID).
+			Scan(&sel, &ins, &upd, &del)
 		if err != nil {
 			return err
 		}
@@ -732,13 +747,16 @@ func (h *hardener) planGrants(ctx context.Context, p *Plan) error {
 		if !(sel && ins && upd && del) {
 			sqls = append(sqls, "GRANT SELECT, INSERT, UPDATE, DELETE ON "+t.Quoted()+" TO "+role)
 		}
-		if trunc || refs || trig {
-			// TRUNCATE ignores row level security; REFERENCES lets a role probe keys.
-			sqls = append(sqls, "REVOKE TRUNCATE, REFERENCES, TRIGGER ON "+t.Quoted()+" FROM "+role)
+		if !super {
+			revoke, err := h.planRevokes(ctx, p, bt, appOID)
+			if err != nil {
+				return err
+			}
+			sqls = append(sqls, revoke...)
 		}
 		for _, s := range t.Sequences {
 			var usage bool
-			if err := h.conn.QueryRow(ctx, `SELECT has_sequence_privilege($1, $2, 'USAGE')`, h.m.AppRole, s.Quoted()).Scan(&usage); err != nil {
+			if err := h.conn.QueryRow(ctx, `SELECT has_sequence_privilege($1, $2, 'USAGE')`, app, s.Quoted()).Scan(&usage); err != nil {
 				return err
 			}
 			if !usage {
@@ -746,10 +764,142 @@ func (h *hardener) planGrants(ctx context.Context, p *Plan) error {
 			}
 		}
 		if len(sqls) > 0 {
-			p.Steps = append(p.Steps, Step{Table: bt.name.String(), AfterBackfill: true, Action: "grants for " + h.m.AppRole, SQL: sqls})
+			p.Steps = append(p.Steps, Step{Table: bt.name.String(), AfterBackfill: true, Action: "grants for " + app, SQL: sqls})
 		}
 	}
 	return nil
+}
+
+// privSet is a set of the forbidden privileges.
+type privSet map[string]bool
+
+// String lists the privileges in the order of forbidden.
+func (s privSet) String() string {
+	var out []string
+	for _, p := range forbidden {
+		if s[p] {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+func addPriv(m map[string]privSet, key, priv string) {
+	if m[key] == nil {
+		m[key] = privSet{}
+	}
+	m[key][priv] = true
+}
+
+// planRevokes makes sure the application role keeps none of the forbidden privileges on a table
+// by any route has_table_privilege counts. Grants the owner made to the role itself or to PUBLIC
+// are revoked (it is the owner's table: no one else needs them). Privileges the role holds
+// through membership in another role, or that another role granted with its grant option, are
+// blockers: revoking them as the owner would change nothing and be planned again forever, and
+// changing other roles or memberships is a decision harden leaves to a person.
+func (h *hardener) planRevokes(ctx context.Context, p *Plan, bt *boundTable, appOID uint32) ([]string, error) {
+	app := h.m.AppRole
+	T := bt.cat.Quoted()
+	var held []string
+	if err := h.conn.QueryRow(ctx, `SELECT coalesce(array_agg(x ORDER BY o), '{}') FROM unnest($3::text[]) WITH ORDINALITY AS u(x, o)
+		WHERE has_table_privilege($1::name, $2::oid, x)`, app, bt.cat.OID, forbidden).Scan(&held); err != nil {
+		return nil, err
+	}
+	if len(held) == 0 {
+		return nil, nil
+	}
+	// Every grant of a forbidden privilege the role benefits from: to itself, to PUBLIC, or
+	// to a role whose privileges it has (pg_has_role USAGE: a member, through INHERIT).
+	rows, err := h.conn.Query(ctx, `SELECT a.grantee, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee)::text END,
+			a.grantee = c.relowner, a.grantor = c.relowner, pg_get_userbyid(a.grantor)::text, a.privilege_type
+		FROM pg_class c CROSS JOIN LATERAL aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a
+		WHERE c.oid = $2::oid AND a.privilege_type = ANY($3::text[])
+		  AND CASE WHEN a.grantee = 0 THEN true ELSE pg_has_role($1::name, a.grantee, 'USAGE') END
+		ORDER BY 2, 5`, app, bt.cat.OID, forbidden)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var fromApp, fromPublic bool
+	covered := privSet{}
+	via := map[string]privSet{} // role the app role belongs to -> privileges granted to it
+	var viaOrder []string
+	owner := ""
+	foreign := map[string]privSet{} // "grantee\x00grantor" -> privileges granted by a role other than the owner
+	var foreignOrder []string
+	for rows.Next() {
+		var grantee uint32
+		var granteeName, grantorName, priv string
+		var granteeOwns, byOwner bool
+		if err := rows.Scan(&grantee, &granteeName, &granteeOwns, &byOwner, &grantorName, &priv); err != nil {
+			return nil, err
+		}
+		covered[priv] = true
+		switch {
+		case grantee != appOID && grantee != 0:
+			if via[granteeName] == nil {
+				viaOrder = append(viaOrder, granteeName)
+			}
+			addPriv(via, granteeName, priv)
+			if granteeOwns {
+				owner = granteeName
+			}
+		case !byOwner:
+			key := granteeName + "\x00" + grantorName
+			if foreign[key] == nil {
+				foreignOrder = append(foreignOrder, key)
+			}
+			addPriv(foreign, key, priv)
+		case grantee == appOID:
+			fromApp = true
+		default:
+			fromPublic = true
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, r := range viaOrder {
+		privs := via[r]
+		if r == owner {
+			p.Blockers = append(p.Blockers, fmt.Sprintf("%s: application role %s holds %s through role %s, the table's owner; take %s out of %s (a member of the owner can also switch row level security off) — harden does not change role memberships",
+				bt.name, app, privs, r, app, r))
+			continue
+		}
+		p.Blockers = append(p.Blockers, fmt.Sprintf("%s: application role %s holds %s through role %s, which it is a member of; revoke the grant from that role (REVOKE %s ON %s FROM %s) or take %s out of %s — harden does not change other roles' privileges or memberships",
+			bt.name, app, privs, r, privs, T, catalog.Ident(r), app, r))
+	}
+	for _, key := range foreignOrder {
+		grantee, grantor, _ := strings.Cut(key, "\x00")
+		privs := foreign[key]
+		target := grantee
+		if grantee != "PUBLIC" {
+			target = catalog.Ident(grantee)
+		}
+		p.Blockers = append(p.Blockers, fmt.Sprintf("%s: %s was granted %s by %s, not by the table's owner, so harden cannot revoke it; revoke it as %s (REVOKE %s ON %s FROM %s) or take the grant option from %s (REVOKE GRANT OPTION FOR %s ON %s FROM %s CASCADE)",
+			bt.name, grantee, privs, grantor, grantor, privs, T, target, grantor, privs, T, catalog.Ident(grantor)))
+	}
+	var left []string
+	for _, priv := range held {
+		if !covered[priv] {
+			left = append(left, priv)
+		}
+	}
+	if len(left) > 0 {
+		p.Blockers = append(p.Blockers, fmt.Sprintf("%s: application role %s holds %s by a route harden cannot find in the table's grants; remove it by hand",
+			bt.name, app, strings.Join(left, ", ")))
+	}
+	var from []string
+	if fromApp {
+		from = append(from, catalog.Ident(app))
+	}
+	if fromPublic {
+		from = append(from, "PUBLIC")
+	}
+	if len(from) == 0 {
+		return nil, nil
+	}
+	return []string{"REVOKE " + strings.Join(forbidden, ", ") + " ON " + T + " FROM " + strings.Join(from, ", ")}, nil
 }
 
 // PrintPlan writes the plan: every step with its statements, what blocks writers, and why
