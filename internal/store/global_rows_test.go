@@ -14,12 +14,22 @@ import (
 // A tenant's transaction reaches no other tenant through the global tables either: it can
 // neither change nor delete another tenant's row in tenants (a deletion would take every row
 // of that tenant with it by cascade, past row level security), nor set any tenant's
-// authorization generation, nor count another tenant's objects, nor create a temporary table
-// that would hide a real one from later statements on the pooled connection.
+// authorization generation, nor count another tenant's objects, nor change a user or delete
+// one who is a member elsewhere, nor touch another tenant's sessions, nor read the platform
+// log, nor create a temporary table that would hide a real one from later statements on the
+// pooled connection.
 func TestGlobalRowsOutOfReach(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	acme, globex := f.demo.Acme.ID, f.demo.Globex.ID
+	globexSession, err := f.st.CreateSession(ctx, f.demo.Globex.Owner, globex, []byte("globex-session-hash"), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	acmeSession, err := f.st.CreateSession(ctx, f.demo.Acme.Owner, acme, []byte("acme-session-hash"), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := f.st.Platform("test").SetTenantStatus(ctx, globex, "suspended"); err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +49,15 @@ func TestGlobalRowsOutOfReach(t *testing.T) {
 		{name: "set another tenant's authorization generation", sql: `UPDATE tenants SET auth_gen = 0 WHERE id = $1`, args: []any{globex}, wantState: "42501"},
 		{name: "count another tenant's objects", sql: `SELECT count(*) FROM object_owners WHERE owner_tenant_id = $1`, args: []any{globex}},
 		{name: "create a temporary table", sql: `CREATE TEMP TABLE tenants (id uuid, status text, auth_gen bigint)`, wantState: "42501"},
+		{name: "take over another tenant's user", sql: `UPDATE users SET password_hash = 'chosen' WHERE lower(email) = 'owner@globex.test'`, wantState: "42501"},
+		{name: "delete another tenant's user", sql: `DELETE FROM users WHERE lower(email) = 'owner@globex.test'`, wantState: "23503"},
+		{name: "revoke another tenant's session", sql: `UPDATE sessions SET revoked_at = now() WHERE id = $1`, args: []any{globexSession}},
+		{name: "extend another tenant's session", sql: `UPDATE sessions SET expires_at = 'infinity' WHERE id = $1`, args: []any{globexSession}},
+		{name: "move another tenant's session here", sql: `UPDATE sessions SET active_tenant_id = $2 WHERE id = $1`, args: []any{globexSession, acme}},
+		{name: "delete another tenant's session", sql: `DELETE FROM sessions WHERE id = $1`, args: []any{globexSession}},
+		{name: "read the platform log", sql: `SELECT count(*) FROM platform_events`},
 		{name: "change its own name (still allowed)", sql: `UPDATE tenants SET name = 'Acme Renamed' WHERE id = $1`, args: []any{acme}, wantRows: 1},
+		{name: "revoke its own session (still allowed)", sql: `UPDATE sessions SET revoked_at = now() WHERE id = $1`, args: []any{acmeSession}, wantRows: 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -63,6 +81,11 @@ func TestGlobalRowsOutOfReach(t *testing.T) {
 				}
 			})
 		})
+	}
+	// The platform log is there, only out of a tenant's reach.
+	var events int
+	if err := f.super.QueryRow(ctx, `SELECT count(*) FROM platform_events`).Scan(&events); err != nil || events == 0 {
+		t.Fatalf("%d platform events (%v): the fixture should have some", events, err)
 	}
 	// Nothing of globex changed: still suspended, same slug, all its memberships.
 	var status, slug string
