@@ -28,9 +28,11 @@ func (s *Server) authRoutes() []Route {
 		{Method: "POST", Pattern: "/api/admin/auth/logout", Kind: KindPublic, Summary: "Alias of /api/auth/logout", Handler: s.logout, Responses: loggedOut},
 		{Method: "GET", Pattern: "/api/auth/session", Kind: KindTenant, Permission: auth.PermSession, Summary: "The caller's user, tenant, role, permissions and memberships", Handler: s.session},
 		{Method: "POST", Pattern: "/api/tenant/switch", Kind: KindTenant, Permission: auth.PermSession, Summary: "Switch the session's active tenant", Handler: s.switchTenant},
-		{Method: "GET", Pattern: "/api/admin/api-tokens", Kind: KindTenant, Permission: auth.PermTokensManage, Summary: "List API tokens", Handler: s.listTokens},
-		{Method: "POST", Pattern: "/api/admin/api-tokens", Kind: KindTenant, Permission: auth.PermTokensManage, Creates: true, Summary: "Create an API token (shown once)", Handler: s.createToken},
-		{Method: "DELETE", Pattern: "/api/admin/api-tokens/{id}", Kind: KindTenant, Permission: auth.PermTokensManage, Summary: "Revoke an API token", Handler: s.revokeToken},
+		{Method: "GET", Pattern: "/api/admin/api-tokens", Kind: KindTenant, Permission: auth.PermTokensManage, Summary: "List API tokens (your own, and those of members whose role is not above yours)", Handler: s.listTokens},
+		{Method: "POST", Pattern: "/api/admin/api-tokens", Kind: KindTenant, Permission: auth.PermTokensManage, Creates: true,
+			Summary: "Create an API token (signed-in session only; the secret is shown once: an Idempotency-Key replay answers with \"token\": null)", Handler: s.createToken,
+			ReplayBody: redactTokenSecret},
+		{Method: "DELETE", Pattern: "/api/admin/api-tokens/{id}", Kind: KindTenant, Permission: auth.PermTokensManage, Summary: "Revoke an API token (signed-in session only; your own, or a member's whose role is not above yours)", Handler: s.revokeToken},
 	}
 }
 
@@ -250,7 +252,9 @@ func (s *Server) switchTenant(w http.ResponseWriter, r *http.Request, sc *store.
 	if err != nil {
 		return err
 	}
-	if err := sc.AuditEvent(ctx, "session.switch_out", "tenant", m.TenantID.String(), nil); err != nil {
+	// The source tenant learns that the session left, never where to: no id, slug or name of
+	// the destination (which may be a tenant its admins must not learn of).
+	if err := sc.AuditEvent(ctx, "session.switch_out", "session", "", nil); err != nil {
 		return err
 	}
 	// The new signature never outlives the session it is bound to.

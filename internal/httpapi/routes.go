@@ -48,6 +48,10 @@ type Route struct {
 	Handler    Handler
 	// Creates marks POST routes that create things and so honour Idempotency-Key.
 	Creates bool
+	// ReplayBody, for Creates routes whose first answer holds a secret that must be shown only
+	// once, turns that answer into the body that is stored (and exported) with the
+	// Idempotency-Key and returned by a replay. nil stores the answer as it is.
+	ReplayBody func(body []byte) ([]byte, error)
 	// Responses documents the route's success answers (status: description) in the OpenAPI
 	// document, for routes whose answers are not the ones its method implies (see
 	// successResponses).

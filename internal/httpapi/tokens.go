@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -11,13 +13,41 @@ import (
 	"tenantd/internal/store"
 )
 
-// tokenOwnerFilter limits token management to the caller's own tokens unless their role may
-// manage users.
-func tokenOwnerFilter(a *store.Access) *uuid.UUID {
-	if auth.Role(a.Role).Allows(auth.PermUsersManage) {
-		return nil
+// tokenOwners is whose tokens the caller may list and revoke: always their own, and with
+// users.manage also those of every member whose role is not above their own — the rule
+// patchUser applies to memberships, so an ADMIN can neither see nor revoke an OWNER's tokens.
+func tokenOwners(a *store.Access) store.TokenOwners {
+	o := store.TokenOwners{Self: a.UserID}
+	mine := auth.Role(a.Role)
+	if !mine.Allows(auth.PermUsersManage) {
+		return o
 	}
-	return &a.UserID
+	for _, r := range auth.Roles {
+		if r.AtMost(mine) {
+			o.Roles = append(o.Roles, string(r))
+		}
+	}
+	return o
+}
+
+// errTokenCaller refuses token management to a caller that is itself an API token: a token
+// could otherwise mint a never-expiring child that outlives its own revocation.
+func errTokenCaller() error {
+	return errForbidden("API tokens can only be created and revoked from a signed-in session, not with an API token.")
+}
+
+// redactTokenSecret is createToken's ReplayBody: the answer kept for an Idempotency-Key
+// replay (and so stored in idempotency_keys and exported) without the secret.
+func redactTokenSecret(body []byte) ([]byte, error) {
+	var v map[string]json.RawMessage
+	if err := json.Unmarshal(body, &v); err != nil {
+		return nil, err
+	}
+	if _, ok := v["token"]; !ok {
+		return nil, errors.New("token response without a token field")
+	}
+	v["token"] = json.RawMessage("null")
+	return json.Marshal(v)
 }
 
 func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, sc *store.Scope) error {
@@ -29,7 +59,7 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, sc *store.Sc
 	if err != nil {
 		return err
 	}
-	items, err := sc.ListAPITokens(r.Context(), tokenOwnerFilter(a), p)
+	items, err := sc.ListAPITokens(r.Context(), tokenOwners(a), p)
 	if err != nil {
 		return err
 	}
@@ -43,9 +73,13 @@ type createTokenRequest struct {
 }
 
 // createToken issues a bearer token bound to this tenant with a role no higher than the
-// caller's. The secret is in this one response only.
+// caller's. Only a signed-in session may do so. The secret is in this one response only: an
+// Idempotency-Key replay answers with "token": null (see redactTokenSecret).
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request, sc *store.Scope) error {
 	a := sc.Verified()
+	if a.TokenID != uuid.Nil {
+		return errTokenCaller()
+	}
 	var in createTokenRequest
 	if err := decode(r, &in); err != nil {
 		return err
@@ -81,15 +115,31 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, sc *store.S
 	return writeJSON(w, http.StatusCreated, map[string]any{"token": tok, "api_token": t})
 }
 
+// revokeToken revokes a token the caller may manage (see tokenOwners); any other id, in this
+// tenant or not, is answered as missing. Only a signed-in session may revoke; an API token is
+// refused once the id is known to be one it could see, so the 404 stays the same for all.
 func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, sc *store.Scope) error {
 	id, err := pathID(r, "id")
 	if err != nil {
 		return err
 	}
-	if err := sc.RevokeAPIToken(r.Context(), id, tokenOwnerFilter(sc.Verified())); err != nil {
+	ctx := r.Context()
+	a := sc.Verified()
+	owners := tokenOwners(a)
+	if a.TokenID != uuid.Nil {
+		ok, err := sc.APITokenVisible(ctx, id, owners)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errNotFound()
+		}
+		return errTokenCaller()
+	}
+	if err := sc.RevokeAPIToken(ctx, id, owners); err != nil {
 		return err
 	}
-	if err := sc.AuditEvent(r.Context(), "api_token.revoke", "api_token", id.String(), nil); err != nil {
+	if err := sc.AuditEvent(ctx, "api_token.revoke", "api_token", id.String(), nil); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -453,7 +453,14 @@ func (s *Server) idempotent(bw *bufferedWriter, r *http.Request, rt Route, sc *s
 		return false, err
 	}
 	if bw.status() < 400 {
-		return false, sc.SaveIdempotentResponse(r.Context(), key, bw.status(), bw.header.Get("Content-Type"), bw.body.Bytes())
+		// A route whose answer holds a show-once secret stores (and later replays) it without.
+		stored := bw.body.Bytes()
+		if rt.ReplayBody != nil {
+			if stored, err = rt.ReplayBody(stored); err != nil {
+				return false, err
+			}
+		}
+		return false, sc.SaveIdempotentResponse(r.Context(), key, bw.status(), bw.header.Get("Content-Type"), stored)
 	}
 	return false, nil
 }

@@ -29,11 +29,38 @@ func scanToken(r pgx.Rows) (APIToken, error) {
 	return t, err
 }
 
-// ListAPITokens lists the tenant's tokens; userID, when not nil, only that user's.
-func (sc *Scope) ListAPITokens(ctx context.Context, userID *uuid.UUID, p Page) ([]APIToken, error) {
-	return collect(ctx, sc, `SELECT `+tokenColumns+` FROM api_tokens
-		WHERE tenant_id = $1 AND ($2::uuid IS NULL OR user_id = $2) AND ($3::uuid IS NULL OR id < $3)
-		ORDER BY id DESC LIMIT $4`, []any{sc.TenantID(), userID, p.Before, p.limitPlusOne()}, scanToken)
+// TokenOwners says whose API tokens a caller may see and revoke: their own (Self), and those
+// of the tenant's members whose role is one of Roles.
+type TokenOwners struct {
+	Self  uuid.UUID
+	Roles []string
+}
+
+// roles is Roles for the query: never NULL, so that "no role" matches no member.
+func (o TokenOwners) roles() []string {
+	if o.Roles == nil {
+		return []string{}
+	}
+	return o.Roles
+}
+
+// ListAPITokens lists the tenant's tokens that owners admits.
+func (sc *Scope) ListAPITokens(ctx context.Context, owners TokenOwners, p Page) ([]APIToken, error) {
+	return collect(ctx, sc, `SELECT `+tokenColumns+` FROM api_tokens t
+		WHERE t.tenant_id = $1 AND (t.user_id = $2 OR t.user_id IN (SELECT m.user_id FROM memberships m
+		  WHERE m.tenant_id = $1 AND m.role = ANY($3::text[])))
+		  AND ($4::uuid IS NULL OR t.id < $4)
+		ORDER BY t.id DESC LIMIT $5`, []any{sc.TenantID(), owners.Self, owners.roles(), p.Before, p.limitPlusOne()}, scanToken)
+}
+
+// APITokenVisible reports whether the tenant has token id and owners admits it.
+func (sc *Scope) APITokenVisible(ctx context.Context, id uuid.UUID, owners TokenOwners) (bool, error) {
+	var ok bool
+	err := sc.queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM api_tokens t
+		WHERE t.tenant_id = $1 AND t.id = $2 AND (t.user_id = $3 OR t.user_id IN (SELECT m.user_id FROM memberships m
+		  WHERE m.tenant_id = $1 AND m.role = ANY($4::text[]))))`,
+		[]any{sc.TenantID(), id, owners.Self, owners.roles()}, &ok)
+	return ok, err
 }
 
 // CreateAPIToken stores a token by its hash for a member of the tenant.
@@ -47,10 +74,11 @@ func (sc *Scope) CreateAPIToken(ctx context.Context, userID uuid.UUID, name, rol
 	return items[0], nil
 }
 
-// RevokeAPIToken revokes a token; userID, when not nil, only if it is that user's.
-func (sc *Scope) RevokeAPIToken(ctx context.Context, id uuid.UUID, userID *uuid.UUID) error {
-	tag, err := sc.exec(ctx, `UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now())
-		WHERE tenant_id = $1 AND id = $2 AND ($3::uuid IS NULL OR user_id = $3)`, sc.TenantID(), id, userID)
+// RevokeAPIToken revokes a token that owners admits; any other id is ErrNotFound.
+func (sc *Scope) RevokeAPIToken(ctx context.Context, id uuid.UUID, owners TokenOwners) error {
+	tag, err := sc.exec(ctx, `UPDATE api_tokens t SET revoked_at = coalesce(t.revoked_at, now())
+		WHERE t.tenant_id = $1 AND t.id = $2 AND (t.user_id = $3 OR t.user_id IN (SELECT m.user_id FROM memberships m
+		  WHERE m.tenant_id = $1 AND m.role = ANY($4::text[])))`, sc.TenantID(), id, owners.Self, owners.roles())
 	if err != nil {
 		return err
 	}
