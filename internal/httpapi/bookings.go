@@ -210,7 +210,11 @@ func (s *Server) portalCreateBooking(w http.ResponseWriter, r *http.Request, sc 
 }
 
 // putBooking replaces a booking's service, schedule, notes and status. Clients may change only
-// their own bookings, and only to reschedule or cancel.
+// their own bookings, and only to reschedule or cancel: the service, client, request, assignee
+// and confirmation are staff's. A client's reschedule of a confirmed booking makes it pending
+// again, so that staff confirm the new time; a cancelled or completed booking is final for
+// them. The booking stays locked from this read to the commit, so these rules are decided on
+// what is really being replaced.
 func (s *Server) putBooking(w http.ResponseWriter, r *http.Request, sc *store.Scope) error {
 	a := sc.Verified()
 	id, err := pathID(r, "id")
@@ -222,9 +226,12 @@ func (s *Server) putBooking(w http.ResponseWriter, r *http.Request, sc *store.Sc
 		return err
 	}
 	own := ownFilter(a)
-	cur, err := sc.GetBooking(r.Context(), id, own)
+	cur, err := sc.GetBookingForUpdate(r.Context(), id, own)
 	if err != nil {
 		return err
+	}
+	if own != nil && (cur.Status == "cancelled" || cur.Status == "completed") {
+		return errConflict("This booking is " + cur.Status + " and can no longer be changed.")
 	}
 	var f fields
 	b.validate(&f)
@@ -238,6 +245,9 @@ func (s *Server) putBooking(w http.ResponseWriter, r *http.Request, sc *store.Sc
 		b.Status = cur.Status
 	}
 	if own != nil {
+		if b.ServiceID != nil && *b.ServiceID != cur.ServiceID {
+			f.add("service_id", "cannot be changed by a client; cancel this booking and book the other service")
+		}
 		if b.Status != cur.Status && b.Status != "cancelled" {
 			f.add("status", "clients may only cancel")
 		}
@@ -249,7 +259,9 @@ func (s *Server) putBooking(w http.ResponseWriter, r *http.Request, sc *store.Sc
 	if err := f.err(); err != nil {
 		return err
 	}
-	in := store.BookingInput{ServiceID: *b.ServiceID, AssigneeID: b.AssigneeID, StartsAt: *b.StartsAt, Notes: b.Notes, Status: b.Status}
+	// A client's reschedule of a confirmed booking needs staff's confirmation again.
+	in := store.BookingInput{ServiceID: *b.ServiceID, AssigneeID: b.AssigneeID, StartsAt: *b.StartsAt, Notes: b.Notes, Status: b.Status,
+		Reconfirm: own != nil}
 	if b.EndsAt != nil {
 		in.EndsAt = *b.EndsAt
 	}

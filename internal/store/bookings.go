@@ -66,6 +66,14 @@ func (sc *Scope) GetBooking(ctx context.Context, id uuid.UUID, clientID *uuid.UU
 		WHERE tenant_id = $1 AND id = $2 AND ($3::uuid IS NULL OR client_id = $3)`, sc.TenantID(), id, clientID)
 }
 
+// GetBookingForUpdate is GetBooking inside a write transaction, with the row locked until the
+// transaction ends: a change decided on what it returned (a client's reschedule, say) cannot
+// be based on a service or status that another request is changing at the same moment.
+func (sc *Scope) GetBookingForUpdate(ctx context.Context, id uuid.UUID, clientID *uuid.UUID) (Booking, error) {
+	return sc.oneBooking(ctx, `SELECT `+bookingColumns+` FROM bookings
+		WHERE tenant_id = $1 AND id = $2 AND ($3::uuid IS NULL OR client_id = $3) FOR UPDATE`, sc.TenantID(), id, clientID)
+}
+
 // BookingInput is the writable part of a booking. EndsAt zero means "starts_at + the service's
 // duration".
 type BookingInput struct {
@@ -77,6 +85,10 @@ type BookingInput struct {
 	EndsAt           time.Time
 	Notes            string
 	Status           string
+	// Reconfirm (UpdateBooking): when the booking is written as confirmed but its start or end
+	// moves, it goes back to pending instead, to be confirmed again by staff (a client's
+	// reschedule). The comparison is made by the database, with the end it actually stores.
+	Reconfirm bool
 }
 
 // CreateBooking adds a booking. The service, client, request and assignee must exist in this
@@ -100,17 +112,21 @@ func nullTime(t time.Time) *time.Time {
 	return &t
 }
 
-// UpdateBooking replaces a booking's schedule, notes and status (and, for staff, its service
-// and assignee). clientID restricts the change to that client's own booking.
+// UpdateBooking replaces a booking's service, assignee, schedule, notes and status as given;
+// which of them a caller may change is the caller's to decide (clients: see putBooking).
+// clientID restricts the change to that client's own booking.
 func (sc *Scope) UpdateBooking(ctx context.Context, id uuid.UUID, clientID *uuid.UUID, in BookingInput) (Booking, error) {
 	return sc.oneBooking(ctx, `UPDATE bookings b SET service_id = s.id, assignee_id = $5, starts_at = $6,
-		    ends_at = CASE WHEN $7::timestamptz IS NULL THEN $6::timestamptz + make_interval(mins => s.duration_minutes) ELSE $7 END,
-		    notes = $8, status = $9, updated_at = now()
+		    ends_at = e.ends_at, notes = $8,
+		    status = CASE WHEN $10::boolean AND $9::text = 'confirmed' AND (b.starts_at <> $6 OR b.ends_at <> e.ends_at)
+		                  THEN 'pending' ELSE $9::text END,
+		    updated_at = now()
 		FROM services s
+		CROSS JOIN LATERAL (SELECT CASE WHEN $7::timestamptz IS NULL THEN $6::timestamptz + make_interval(mins => s.duration_minutes) ELSE $7 END AS ends_at) e
 		WHERE b.tenant_id = $1 AND b.id = $2 AND ($3::uuid IS NULL OR b.client_id = $3)
 		  AND s.tenant_id = $1 AND s.id = $4
 		RETURNING b.id, b.service_id, b.client_id, b.service_request_id, b.assignee_id, b.starts_at, b.ends_at, b.status, b.notes, b.created_at, b.updated_at`,
-		sc.TenantID(), id, clientID, in.ServiceID, in.AssigneeID, in.StartsAt, nullTime(in.EndsAt), in.Notes, in.Status)
+		sc.TenantID(), id, clientID, in.ServiceID, in.AssigneeID, in.StartsAt, nullTime(in.EndsAt), in.Notes, in.Status, in.Reconfirm)
 }
 
 // DeleteBooking removes a booking (and its reminders). clientID restricts it to that client's

@@ -1,0 +1,158 @@
+package httpapi_test
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// bookingRow is a booking as the database holds it, read as the cluster superuser.
+type bookingRow struct {
+	Service  uuid.UUID
+	StartsAt time.Time
+	EndsAt   time.Time
+	Status   string
+	Notes    string
+}
+
+func readBookingRow(t testing.TB, e *env, id string) bookingRow {
+	t.Helper()
+	var b bookingRow
+	contSQL(t, e, `SELECT service_id, starts_at, ends_at, status, notes FROM bookings WHERE id = $1`, []any{id},
+		&b.Service, &b.StartsAt, &b.EndsAt, &b.Status, &b.Notes)
+	return b
+}
+
+func (b bookingRow) same(o bookingRow) bool {
+	return b.Service == o.Service && b.StartsAt.Equal(o.StartsAt) && b.EndsAt.Equal(o.EndsAt) && b.Status == o.Status && b.Notes == o.Notes
+}
+
+// A client may reschedule (and so needs staff's confirmation again), annotate or cancel their
+// own booking, but never change its service, confirm it, or touch it once it is cancelled or
+// completed. Staff may change anything, and a confirmed booking they move stays confirmed.
+func TestBookingClientRules(t *testing.T) {
+	e := newEnv(t)
+	staff := e.login("staff@acme.test", "")
+	cl := e.login("client@acme.test", "")
+	cl2 := e.login("client2@acme.test", "")
+	svc, other := e.demo.Acme.Services[0], e.demo.Acme.Services[1]
+	when := time.Now().UTC().Add(200 * time.Hour).Truncate(time.Hour)
+	later := when.AddDate(0, 0, 30)
+
+	// The booking each case starts from: made by the client (pending), then brought by staff to
+	// the status the case needs.
+	setup := func(t *testing.T, status string) string {
+		t.Helper()
+		r := cl.do("POST", "/api/bookings", map[string]any{"service_id": svc, "starts_at": when, "notes": "first"})
+		mustStatus(t, r, http.StatusCreated)
+		id := idOf(t, r)
+		switch status {
+		case "pending":
+		case "confirmed":
+			mustStatus(t, staff.do("POST", "/api/bookings/"+id+"/confirm", nil), http.StatusOK)
+		default:
+			mustStatus(t, staff.do("PUT", "/api/bookings/"+id, map[string]any{"service_id": svc, "starts_at": when, "notes": "first", "status": status}), http.StatusOK)
+		}
+		if got := readBookingRow(t, e, id).Status; got != status {
+			t.Fatalf("setup: booking is %s, want %s", got, status)
+		}
+		return id
+	}
+
+	cases := []struct {
+		name   string
+		from   string // the booking's status before the change
+		who    *client
+		body   map[string]any
+		status int
+		code   string
+		field  string // the field a 422 must name
+		// After a success: the booking's status, service and start.
+		wantStatus  string
+		wantService uuid.UUID
+		wantStart   time.Time
+	}{
+		{name: "client reschedules a pending booking", from: "pending", who: cl,
+			body:   map[string]any{"service_id": svc, "starts_at": later, "notes": "moved"},
+			status: http.StatusOK, wantStatus: "pending", wantService: svc, wantStart: later},
+		{name: "client reschedules a confirmed booking: pending again", from: "confirmed", who: cl,
+			body:   map[string]any{"service_id": svc, "starts_at": later, "notes": "moved"},
+			status: http.StatusOK, wantStatus: "pending", wantService: svc, wantStart: later},
+		{name: "client reschedules a confirmed booking echoing its status: pending again", from: "confirmed", who: cl,
+			body:   map[string]any{"service_id": svc, "starts_at": later, "status": "confirmed"},
+			status: http.StatusOK, wantStatus: "pending", wantService: svc, wantStart: later},
+		{name: "client lengthens a confirmed booking: pending again", from: "confirmed", who: cl,
+			body:   map[string]any{"service_id": svc, "starts_at": when, "ends_at": when.Add(5 * time.Hour)},
+			status: http.StatusOK, wantStatus: "pending", wantService: svc, wantStart: when},
+		{name: "client changes only the notes of a confirmed booking: stays confirmed", from: "confirmed", who: cl,
+			body:   map[string]any{"service_id": svc, "starts_at": when, "notes": "bring the papers"},
+			status: http.StatusOK, wantStatus: "confirmed", wantService: svc, wantStart: when},
+		{name: "client cancels a confirmed booking", from: "confirmed", who: cl,
+			body:   map[string]any{"service_id": svc, "starts_at": when, "status": "cancelled"},
+			status: http.StatusOK, wantStatus: "cancelled", wantService: svc, wantStart: when},
+		{name: "client changes the service of a pending booking", from: "pending", who: cl,
+			body:   map[string]any{"service_id": other, "starts_at": when},
+			status: http.StatusUnprocessableEntity, code: "validation_failed", field: "service_id"},
+		{name: "client changes the service and time of a confirmed booking", from: "confirmed", who: cl,
+			body:   map[string]any{"service_id": other, "starts_at": later, "notes": "switched"},
+			status: http.StatusUnprocessableEntity, code: "validation_failed", field: "service_id"},
+		{name: "client confirms their own booking", from: "pending", who: cl,
+			body:   map[string]any{"service_id": svc, "starts_at": when, "status": "confirmed"},
+			status: http.StatusUnprocessableEntity, code: "validation_failed", field: "status"},
+		{name: "client reschedules a cancelled booking", from: "cancelled", who: cl,
+			body:   map[string]any{"service_id": svc, "starts_at": later},
+			status: http.StatusConflict, code: "conflict"},
+		{name: "client reopens a cancelled booking", from: "cancelled", who: cl,
+			body:   map[string]any{"service_id": svc, "starts_at": when, "status": "pending"},
+			status: http.StatusConflict, code: "conflict"},
+		{name: "client edits a completed booking", from: "completed", who: cl,
+			body:   map[string]any{"service_id": svc, "starts_at": when, "notes": "changed my mind"},
+			status: http.StatusConflict, code: "conflict"},
+		{name: "another client's booking", from: "confirmed", who: cl2,
+			body:   map[string]any{"service_id": svc, "starts_at": later},
+			status: http.StatusNotFound, code: "not_found"},
+		{name: "staff changes the service of a confirmed booking", from: "confirmed", who: staff,
+			body:   map[string]any{"service_id": other, "starts_at": when},
+			status: http.StatusOK, wantStatus: "confirmed", wantService: other, wantStart: when},
+		{name: "staff reschedules a confirmed booking: stays confirmed", from: "confirmed", who: staff,
+			body:   map[string]any{"service_id": svc, "starts_at": later},
+			status: http.StatusOK, wantStatus: "confirmed", wantService: svc, wantStart: later},
+		{name: "staff edits a cancelled booking", from: "cancelled", who: staff,
+			body:   map[string]any{"service_id": other, "starts_at": later, "status": "pending"},
+			status: http.StatusOK, wantStatus: "pending", wantService: other, wantStart: later},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			id := setup(t, tc.from)
+			before := readBookingRow(t, e, id)
+			r := tc.who.do("PUT", "/api/bookings/"+id, tc.body)
+			after := readBookingRow(t, e, id)
+			if tc.status != http.StatusOK {
+				if tc.field != "" {
+					mustInvalid(t, r, tc.field)
+				} else {
+					mustStatus(t, r, tc.status, tc.code)
+				}
+				if !after.same(before) {
+					t.Fatalf("a refused change changed the booking: %+v, was %+v", after, before)
+				}
+				return
+			}
+			mustStatus(t, r, http.StatusOK)
+			var got struct {
+				Status    string    `json:"status"`
+				ServiceID uuid.UUID `json:"service_id"`
+				StartsAt  time.Time `json:"starts_at"`
+			}
+			r.decode(t, &got)
+			if got.Status != tc.wantStatus || got.ServiceID != tc.wantService || !got.StartsAt.Equal(tc.wantStart) {
+				t.Fatalf("answered %s, want status %s, service %s, start %s", r.Body, tc.wantStatus, tc.wantService, tc.wantStart)
+			}
+			if after.Status != tc.wantStatus || after.Service != tc.wantService || !after.StartsAt.Equal(tc.wantStart) {
+				t.Fatalf("stored %+v, want status %s, service %s, start %s", after, tc.wantStatus, tc.wantService, tc.wantStart)
+			}
+		})
+	}
+}
