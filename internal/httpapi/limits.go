@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -12,8 +13,9 @@ import (
 )
 
 // tenantLimits keeps one tenant's traffic from starving the others: each tenant has its own
-// token bucket, and requests over its rate are answered 429 before any database work. It also
-// counts each tenant's requests and errors for the platform's usage report.
+// token bucket, and requests over its rate are answered 429 without running their handler,
+// once their claim verified (see overLimit). It also counts each tenant's requests and errors
+// for the platform's usage report.
 type tenantLimits struct {
 	bucket *ratelimit.Limiter
 	maxRPM int
@@ -58,17 +60,45 @@ func (l *tenantLimits) rate(t uuid.UUID) int {
 	return r
 }
 
-// over reports whether the claimed tenant has used up its budget.
-func (l *tenantLimits) over(t uuid.UUID) (bool, error) {
+// over reports, without taking from the budget or counting anything, whether the claimed
+// tenant has used up its budget and how long until it has not. The tenant is only claimed
+// here: a credential names it before the database has confirmed anything (an API token's
+// tenant is a prefix anyone can write), so nothing may be told or charged on this alone.
+func (l *tenantLimits) over(t uuid.UUID) (bool, time.Duration) {
 	if t == uuid.Nil {
-		return false, nil
+		return false, 0
 	}
-	if exhausted, wait := l.bucket.Exhausted(t.String(), l.rate(t)); exhausted {
-		l.usage(t).RateLimited.Add(1)
-		return true, &apiError{status: http.StatusTooManyRequests, code: CodeRateLimited,
-			detail: "This tenant is sending requests faster than its limit allows.", retryAfter: wait}
+	return l.bucket.Exhausted(t.String(), l.rate(t))
+}
+
+// limited counts a verified request that its tenant's budget refused and returns its 429.
+func (l *tenantLimits) limited(a *store.Access, wait time.Duration) error {
+	l.usage(a.TenantID).RateLimited.Add(1)
+	return &apiError{status: http.StatusTooManyRequests, code: CodeRateLimited,
+		detail: "This tenant is sending requests faster than its limit allows.", retryAfter: wait}
+}
+
+// overLimit answers a request whose claimed tenant has used up its budget. Only a caller whose
+// claim verifies is told the tenant is busy (429) and counted against it; any other gets the
+// refusal it would get at any other time (401 for a forged or revoked credential), so the
+// limit is neither an oracle on another tenant's traffic nor a way to inflate its usage.
+//
+// The claim is verified without the route's permission check (a member over the limit is
+// answered 429 whatever the route) and without running the handler: for a claim verified
+// before, as the requests that used the budget up were, that is the one primary-key lookup of
+// a remembered verification; a claim never seen (a forged token) costs the same verification
+// it costs when the tenant is not busy. Answering from the remembered verification alone,
+// without the database, would not do: it is only trusted together with the tenant's
+// authorization generation read there, and without it a revoked token or a signed-out session
+// would go on being told that its tenant is busy.
+func (s *Server) overLimit(w http.ResponseWriter, r *http.Request, c store.Claim, wait time.Duration) {
+	a, err := s.store.RequestScope(c, true, nil).Verify(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
 	}
-	return false, nil
+	noteAccess(w, r, a)
+	writeProblem(w, r, s.limits.limited(a, wait))
 }
 
 // record charges a verified request to its tenant and counts its outcome.

@@ -235,8 +235,8 @@ func (s *Server) tenantRoute(rt Route) http.Handler {
 			s.refuse(w, r, err)
 			return
 		}
-		if over, err := s.limits.over(c.TenantID); over {
-			writeProblem(w, r, err)
+		if over, wait := s.limits.over(c.TenantID); over {
+			s.overLimit(w, r, c, wait)
 			return
 		}
 		readOnly := r.Method == http.MethodGet || r.Method == http.MethodHead
