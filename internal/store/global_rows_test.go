@@ -14,8 +14,8 @@ import (
 // A tenant's transaction reaches no other tenant through the global tables either: it can
 // neither change nor delete another tenant's row in tenants (a deletion would take every row
 // of that tenant with it by cascade, past row level security), nor set any tenant's
-// authorization generation, nor count another tenant's objects, nor change a user or delete
-// one who is a member elsewhere, nor touch another tenant's sessions, nor read the platform
+// authorization generation, nor count another tenant's objects, nor list, change or delete
+// another tenant's people (even acting as one, the foreign key refuses to delete a member), nor touch another tenant's sessions, nor read the platform
 // log, nor create a temporary table that would hide a real one from later statements on the
 // pooled connection.
 func TestGlobalRowsOutOfReach(t *testing.T) {
@@ -37,6 +37,8 @@ func TestGlobalRowsOutOfReach(t *testing.T) {
 		name      string
 		sql       string
 		args      []any
+		setup     string // run first, with setupArg, when not empty
+		setupArg  string
 		wantState string // SQLSTATE, or "" for success
 		wantRows  int64  // rows affected or counted, when it succeeds
 	}{
@@ -50,7 +52,11 @@ func TestGlobalRowsOutOfReach(t *testing.T) {
 		{name: "count another tenant's objects", sql: `SELECT count(*) FROM object_owners WHERE owner_tenant_id = $1`, args: []any{globex}},
 		{name: "create a temporary table", sql: `CREATE TEMP TABLE tenants (id uuid, status text, auth_gen bigint)`, wantState: "42501"},
 		{name: "take over another tenant's user", sql: `UPDATE users SET password_hash = 'chosen' WHERE lower(email) = 'owner@globex.test'`, wantState: "42501"},
-		{name: "delete another tenant's user", sql: `DELETE FROM users WHERE lower(email) = 'owner@globex.test'`, wantState: "23503"},
+		{name: "delete another tenant's user", sql: `DELETE FROM users WHERE lower(email) = 'owner@globex.test'`},
+		{name: "delete another tenant's user, acting as that user", setup: `SELECT set_config('app.user_id', $1, true)`, setupArg: f.demo.Globex.Owner.String(),
+			sql: `DELETE FROM users WHERE id = $1`, args: []any{f.demo.Globex.Owner}, wantState: "23503"},
+		{name: "list another tenant's people", sql: `SELECT count(*) FROM users WHERE lower(email) LIKE '%@globex.test'`},
+		{name: "list its own people (still allowed)", sql: `SELECT count(*) FROM users WHERE lower(email) LIKE '%@acme.test'`, wantRows: 4},
 		{name: "revoke another tenant's session", sql: `UPDATE sessions SET revoked_at = now() WHERE id = $1`, args: []any{globexSession}},
 		{name: "extend another tenant's session", sql: `UPDATE sessions SET expires_at = 'infinity' WHERE id = $1`, args: []any{globexSession}},
 		{name: "move another tenant's session here", sql: `UPDATE sessions SET active_tenant_id = $2 WHERE id = $1`, args: []any{globexSession, acme}},
@@ -64,6 +70,11 @@ func TestGlobalRowsOutOfReach(t *testing.T) {
 			inTx(t, f.app, acme, func(tx pgx.Tx) {
 				var n int64
 				var err error
+				if tc.setup != "" {
+					if _, err := tx.Exec(ctx, tc.setup, tc.setupArg); err != nil {
+						t.Fatal(err)
+					}
+				}
 				if len(tc.sql) > 6 && tc.sql[:6] == "SELECT" {
 					err = tx.QueryRow(ctx, tc.sql, tc.args...).Scan(&n)
 				} else {

@@ -484,8 +484,7 @@ func platQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") 
 // removeOrphans deletes the candidates (former members of the tenant, or users whose default
 // tenant it was) who are left without any membership, and their sessions. Memberships in other
 // tenants are visible only to their own user (the member_self_read policy), so each candidate
-// is looked up as that user. Where the database role may not delete users, their personal data
-// is erased instead and the certificate says so.
+// is looked up, and deleted, as that user.
 func (p *Platform) removeOrphans(ctx context.Context, tx pgx.Tx, candidates []uuid.UUID, cert *DeletionCertificate) error {
 	if len(candidates) == 0 {
 		return nil
@@ -522,19 +521,41 @@ func (p *Platform) removeOrphans(ctx context.Context, tx pgx.Tx, candidates []uu
 	if len(orphans) == 0 {
 		return nil
 	}
-	tag, err := tx.Exec(ctx, `DELETE FROM sessions WHERE user_id = ANY($1)`, orphans)
-	if err != nil {
+	// A user row is deleted as that user (the users_delete_self policy), which takes their
+	// sessions with it; a user still a member anywhere would be refused by the foreign key.
+	d := &pgx.Batch{}
+	for _, u := range orphans {
+		d.Queue(`SELECT set_config('app.user_id', $1, true)`, u.String())
+		d.Queue(`SELECT count(*) FROM sessions WHERE user_id = $1`, u)
+		d.Queue(`DELETE FROM users WHERE id = $1`, u)
+	}
+	d.Queue(`SELECT set_config('app.user_id', '', true)`)
+	dr := tx.SendBatch(ctx, d)
+	defer dr.Close()
+	for range orphans {
+		if _, err := dr.Exec(); err != nil {
+			return translate(err)
+		}
+		var sessions int64
+		if err := dr.QueryRow().Scan(&sessions); err != nil {
+			return translate(err)
+		}
+		tag, err := dr.Exec()
+		if err != nil {
+			return translate(err)
+		}
+		if tag.RowsAffected() == 1 {
+			cert.Tables["sessions"] += sessions
+			cert.UsersRemoved++
+		}
+	}
+	cert.Tables["users"] = cert.UsersRemoved
+	if _, err := dr.Exec(); err != nil {
 		return translate(err)
 	}
-	cert.Tables["sessions"] += tag.RowsAffected()
-	tag, err = tx.Exec(ctx, `DELETE FROM users WHERE id = ANY($1)`, orphans)
-	cert.UsersRemoved = tag.RowsAffected()
-	cert.Tables["users"] = cert.UsersRemoved
-	return translate(err)
+	return translate(dr.Close())
 }
 
-// platRemoveFiles removes the directory of a tenant's stored files and reports how many files
-// and bytes it held, and what could not be removed.
 // platRemoveEarlierBundles removes the tenant's export bundles under storageDir/exports other
 // than keep (the offboarding's own bundle) and counts them.
 func platRemoveEarlierBundles(storageDir string, tenant uuid.UUID, keep string) (removed int64, problems []string) {
@@ -556,6 +577,8 @@ func platRemoveEarlierBundles(storageDir string, tenant uuid.UUID, keep string) 
 	return removed, problems
 }
 
+// platRemoveFiles removes the directory of a tenant's stored files and reports how many files
+// and bytes it held, and what could not be removed.
 func platRemoveFiles(dir string) (files, bytes int64, problems []string) {
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {

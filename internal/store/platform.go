@@ -43,7 +43,7 @@ func (p *Platform) CreateTenant(ctx context.Context, nt NewTenant) (Tenant, erro
 			return translate(err)
 		}
 		var owner uuid.UUID
-		err := sc.conn.QueryRow(ctx, `SELECT id FROM users WHERE lower(email) = lower($1)`, nt.OwnerEmail).Scan(&owner)
+		err := sc.conn.QueryRow(ctx, userIDByEmailSQL, nt.OwnerEmail).Scan(&owner)
 		if err := translate(err); err == ErrNotFound {
 			owner = NewID()
 			if _, err := sc.exec(ctx, `INSERT INTO users (id, email, name, password_hash, default_tenant_id) VALUES ($1, $2, $3, $4, $5)`,
@@ -101,7 +101,7 @@ func (p *Platform) AddMember(ctx context.Context, t uuid.UUID, email, name, pass
 	}
 	var id uuid.UUID
 	err := func() error {
-		err := sc.conn.QueryRow(ctx, `SELECT id FROM users WHERE lower(email) = lower($1)`, email).Scan(&id)
+		err := sc.conn.QueryRow(ctx, userIDByEmailSQL, email).Scan(&id)
 		if err := translate(err); err == ErrNotFound {
 			id = NewID()
 			if _, err := sc.exec(ctx, `INSERT INTO users (id, email, name, password_hash, default_tenant_id) VALUES ($1, $2, $3, $4, $5)`,
@@ -129,3 +129,8 @@ func (s *Store) Empty(ctx context.Context) (bool, error) {
 	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM tenants LIMIT 1) x`).Scan(&n)
 	return n == 0, translate(err)
 }
+
+// userIDByEmailSQL finds an existing user by email from inside a tenant's transaction, where
+// the users table shows only that tenant's members: provisioning and adding a member may name
+// someone who so far belongs to other tenants only. It returns no row for an unknown email.
+const userIDByEmailSQL = `SELECT id FROM app.user_id_by_email($1) AS u(id) WHERE id IS NOT NULL`
