@@ -15,7 +15,8 @@ import (
 // neither change nor delete another tenant's row in tenants (a deletion would take every row
 // of that tenant with it by cascade, past row level security), nor set any tenant's
 // authorization generation, nor count another tenant's objects, nor list, change or delete
-// another tenant's people (even acting as one, the foreign key refuses to delete a member), nor touch another tenant's sessions, nor read the platform
+// another tenant's people (even acting as one, the foreign key refuses to delete a member),
+// nor read, change or queue jobs of another tenant, nor touch another tenant's sessions, nor read the platform
 // log, nor create a temporary table that would hide a real one from later statements on the
 // pooled connection.
 func TestGlobalRowsOutOfReach(t *testing.T) {
@@ -32,6 +33,16 @@ func TestGlobalRowsOutOfReach(t *testing.T) {
 	}
 	if _, err := f.st.Platform("test").SetTenantStatus(ctx, globex, "suspended"); err != nil {
 		t.Fatal(err)
+	}
+	// Jobs in River's table: one per tenant and one of the platform's (no tenant).
+	if _, err := f.super.Exec(ctx, `DELETE FROM river_job`); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range []string{`{"tenant_id":"` + acme.String() + `"}`, `{"tenant_id":"` + globex.String() + `","bundle":"exports/globex.tar.gz"}`, `{}`} {
+		if _, err := f.super.Exec(ctx, `INSERT INTO river_job (args, kind, max_attempts, priority, queue, state, scheduled_at)
+			VALUES ($1, 'review.check', 5, 1, 'review', 'scheduled', now() + interval '1 day')`, args); err != nil {
+			t.Fatal(err)
+		}
 	}
 	cases := []struct {
 		name      string
@@ -62,6 +73,11 @@ func TestGlobalRowsOutOfReach(t *testing.T) {
 		{name: "move another tenant's session here", sql: `UPDATE sessions SET active_tenant_id = $2 WHERE id = $1`, args: []any{globexSession, acme}},
 		{name: "delete another tenant's session", sql: `DELETE FROM sessions WHERE id = $1`, args: []any{globexSession}},
 		{name: "read the platform log", sql: `SELECT count(*) FROM platform_events`},
+		{name: "read other tenants' and the platform's jobs", sql: `SELECT count(*) FROM river_job WHERE args->>'tenant_id' IS DISTINCT FROM $1`, args: []any{acme.String()}},
+		{name: "change another tenant's job", sql: `UPDATE river_job SET priority = 4 WHERE args->>'tenant_id' = $1`, args: []any{globex.String()}},
+		{name: "queue a job in another tenant's name", sql: `INSERT INTO river_job (args, kind, max_attempts, priority, queue, state)
+			VALUES (jsonb_build_object('tenant_id', $1::text), 'tenant.offboard', 5, 1, 'default', 'available')`, args: []any{globex.String()}, wantState: "42501"},
+		{name: "read its own jobs (still allowed)", sql: `SELECT count(*) FROM river_job WHERE queue = 'review'`, wantRows: 1},
 		{name: "change its own name (still allowed)", sql: `UPDATE tenants SET name = 'Acme Renamed' WHERE id = $1`, args: []any{acme}, wantRows: 1},
 		{name: "revoke its own session (still allowed)", sql: `UPDATE sessions SET revoked_at = now() WHERE id = $1`, args: []any{acmeSession}, wantRows: 1},
 	}
@@ -108,6 +124,13 @@ func TestGlobalRowsOutOfReach(t *testing.T) {
 	if status != "suspended" || slug != "globex" || members == 0 {
 		t.Fatalf("globex now %s %s with %d members", status, slug, members)
 	}
+	// River itself, with no tenant bound, still sees every job.
+	inTx(t, f.app, uuid.Nil, func(tx pgx.Tx) {
+		var n int64
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE queue = 'review'`).Scan(&n); err != nil || n != 3 {
+			t.Fatalf("with no tenant bound, %d of 3 jobs seen (%v)", n, err)
+		}
+	})
 	// Its own objects it still counts (offboarding does).
 	inTx(t, f.app, acme, func(tx pgx.Tx) {
 		var n int64

@@ -60,7 +60,30 @@ func jobMigrateRiver(ctx context.Context, ownerURL string, log io.Writer) error 
 	for _, v := range res.Versions {
 		fmt.Fprintf(log, "river: applied migration %03d %s\n", v.Version, v.Name)
 	}
-	return jobGrantRiver(ctx, lock.Conn())
+	if err := jobGrantRiver(ctx, lock.Conn()); err != nil {
+		return err
+	}
+	return jobBindRiver(ctx, lock.Conn())
+}
+
+// jobBindRiverSQL keeps River's jobs out of reach of other tenants' transactions. River itself
+// (fetching, completing, retrying, cleaning up) runs with no tenant bound and sees every job;
+// a transaction bound to a tenant sees, changes and inserts only jobs whose arguments name that
+// tenant. Without it, any tenant's transaction could read other tenants' job arguments and
+// outputs (export bundle paths, deletion certificates) or queue work in their name. It is
+// applied after River's own migrations, which create the table, and again on every run.
+const jobBindRiverSQL = `
+ALTER TABLE river_job ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS river_job_bound ON river_job;
+CREATE POLICY river_job_bound ON river_job
+  USING ((SELECT app.current_tenant()) IS NULL OR args->>'tenant_id' = (SELECT app.current_tenant())::text)
+  WITH CHECK ((SELECT app.current_tenant()) IS NULL OR args->>'tenant_id' = (SELECT app.current_tenant())::text)`
+
+func jobBindRiver(ctx context.Context, conn *pgx.Conn) error {
+	if _, err := conn.Exec(ctx, jobBindRiverSQL); err != nil {
+		return fmt.Errorf("bind river jobs to tenants: %w", err)
+	}
+	return nil
 }
 
 // jobGrantRiver grants the application role reading and writing River's tables and using
