@@ -145,6 +145,22 @@ func (r *resp) code() string {
 	return p.Code
 }
 
+// namesField reports whether the problem document lists an error for field.
+func (r *resp) namesField(field string) bool {
+	var p struct {
+		Errors []struct {
+			Field string `json:"field"`
+		} `json:"errors"`
+	}
+	_ = json.Unmarshal(r.Body, &p)
+	for _, e := range p.Errors {
+		if e.Field == field {
+			return true
+		}
+	}
+	return false
+}
+
 // do sends a request; body is JSON-encoded unless it is a string or []byte. Extra headers come
 // in pairs.
 func (c *client) do(method, path string, body any, headers ...string) *resp {

@@ -5,12 +5,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"reflect"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -57,7 +59,108 @@ func decodeBytes(body []byte, v any) error {
 	if dec.More() {
 		return errValidation("The request body holds more than one JSON value.")
 	}
+	if field, msg := unstorable(reflect.ValueOf(v), ""); field != "" {
+		return errField(field, msg)
+	}
 	return nil
+}
+
+// Timestamps are accepted from the year 1 to the year 9998 (UTC): PostgreSQL would store
+// more, but JSON answers cannot carry a year beyond 9999, and a booking's end is computed by
+// adding its service's duration to its start.
+var (
+	earliestTime = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	latestTime   = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// storableText reports whether s can be stored as PostgreSQL text: valid UTF-8 without NUL.
+func storableText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
+
+// unstorableTextMsg and unstorableTimeMsg say why a value was refused.
+const (
+	unstorableTextMsg = "must be valid UTF-8 text without NUL characters"
+	unstorableTimeMsg = "must be a time from the year 1 to the year 9998"
+)
+
+// unstorable walks a decoded body and returns the first field (as path.to.field) holding a
+// value no request may carry although JSON can: text with a NUL character (PostgreSQL text
+// cannot hold one) or a timestamp outside the years tenantd accepts. Found here, such a value
+// is refused with the field's name instead of failing deep in the database or the answer.
+func unstorable(v reflect.Value, path string) (string, string) {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if v.IsNil() {
+			return "", ""
+		}
+		return unstorable(v.Elem(), path)
+	case reflect.String:
+		if !storableText(v.String()) {
+			return orBody(path), unstorableTextMsg
+		}
+	case reflect.Slice, reflect.Array:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			return "", "" // bytes: a uuid, or raw JSON
+		}
+		for i := range v.Len() {
+			if f, m := unstorable(v.Index(i), path); f != "" {
+				return f, m
+			}
+		}
+	case reflect.Map:
+		iter := v.MapRange()
+		for iter.Next() {
+			key := fmt.Sprint(iter.Key().Interface())
+			if !storableText(key) {
+				return orBody(path), unstorableTextMsg
+			}
+			if f, m := unstorable(iter.Value(), joinPath(path, key)); f != "" {
+				return f, m
+			}
+		}
+	case reflect.Struct:
+		if t, ok := v.Interface().(time.Time); ok {
+			if t.Before(earliestTime) || !t.Before(latestTime) {
+				return orBody(path), unstorableTimeMsg
+			}
+			return "", ""
+		}
+		_, wrapper := reflect.New(v.Type()).Interface().(optionalField)
+		for i := range v.NumField() {
+			f := v.Type().Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			name := path
+			if !wrapper { // an optional field's holder: its value goes by the field's name
+				tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+				if tag == "-" {
+					continue
+				}
+				if tag == "" {
+					tag = f.Name
+				}
+				name = joinPath(path, tag)
+			}
+			if fl, m := unstorable(v.Field(i), name); fl != "" {
+				return fl, m
+			}
+		}
+	}
+	return "", ""
+}
+
+func joinPath(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
+func orBody(path string) string {
+	if path == "" {
+		return "body"
+	}
+	return path
 }
 
 // refusedField finds the top-level field of body that does not decode into its field of the
@@ -148,11 +251,17 @@ func expectation(t reflect.Type) string {
 	return "has the wrong type"
 }
 
-// writeJSON writes v with status.
+// writeJSON writes v with status. It encodes before it writes the status, so that a value
+// that cannot be encoded fails the request as a whole instead of after a success status.
 func writeJSON(w http.ResponseWriter, status int, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	return json.NewEncoder(w).Encode(v)
+	_, err = w.Write(append(body, '\n'))
+	return err
 }
 
 // List is the shape of every list response.
@@ -215,10 +324,14 @@ func queryTime(r *http.Request, name string) (*time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
-		if d, derr := time.Parse(time.DateOnly, s); derr == nil {
-			return &d, nil
+		d, derr := time.Parse(time.DateOnly, s)
+		if derr != nil {
+			return nil, errField(name, "must be an RFC 3339 time or a YYYY-MM-DD date")
 		}
-		return nil, errField(name, "must be an RFC 3339 time or a YYYY-MM-DD date")
+		t = d
+	}
+	if t.Before(earliestTime) || !t.Before(latestTime) {
+		return nil, errField(name, unstorableTimeMsg)
 	}
 	return &t, nil
 }

@@ -151,6 +151,10 @@ func (s *Server) edge(next http.Handler) http.Handler {
 			s.log.InfoContext(r.Context(), "request", "method", r.Method, "route", route, "status", rec.status(),
 				"duration_ms", float64(time.Since(start).Microseconds())/1000)
 		}()
+		if name, bad := unstorableQuery(r); bad {
+			writeProblem(rec, r, errField(name, unstorableTextMsg))
+			return
+		}
 		next.ServeHTTP(rec, r)
 	})
 }
@@ -206,4 +210,24 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 func (s *Server) logError(ctx context.Context, msg string, err error) {
 	s.log.ErrorContext(ctx, msg, "error", err.Error())
 	s.cfg.Reporter.Report(ctx, err)
+}
+
+// unstorableQuery finds a query parameter (name or value) that no route could use: text that
+// is not valid UTF-8 or holds a NUL character, which PostgreSQL text cannot store or compare.
+// It is refused at the edge, naming the parameter, instead of failing inside a handler.
+func unstorableQuery(r *http.Request) (string, bool) {
+	if r.URL.RawQuery == "" {
+		return "", false
+	}
+	for name, values := range r.URL.Query() {
+		if !storableText(name) {
+			return "query", true
+		}
+		for _, v := range values {
+			if !storableText(v) {
+				return name, true
+			}
+		}
+	}
+	return "", false
 }

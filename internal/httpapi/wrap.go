@@ -426,6 +426,9 @@ func (s *Server) idempotent(bw *bufferedWriter, r *http.Request, rt Route, sc *s
 	if len(key) > 255 {
 		return false, errField("Idempotency-Key", "must be at most 255 characters")
 	}
+	if strings.IndexFunc(key, func(c rune) bool { return c < 0x20 || c > 0x7e }) >= 0 {
+		return false, errField("Idempotency-Key", "must be printable ASCII")
+	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		return false, err

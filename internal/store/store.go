@@ -143,6 +143,8 @@ func translate(err error) error {
 			return &CheckError{Constraint: pgErr.ConstraintName}
 		case "22P02", "22007", "22008", "22003": // bad text representation, datetime, range
 			return &CheckError{Constraint: strings.TrimSpace(pgErr.Message)}
+		case "22021", "22P05": // text PostgreSQL cannot store (a NUL, invalid UTF-8)
+			return &CheckError{Constraint: strings.TrimSpace(pgErr.Message)}
 		}
 	}
 	return err
