@@ -145,6 +145,13 @@ func (sc *Scope) SettlePaymentSession(ctx context.Context, sessionID uuid.UUID, 
 				return out, err
 			}
 			out.InvoiceStatus = "paid"
+			// The invoice's other waiting sessions (card checkouts, cash collections) expire,
+			// as when staff settle it; a late report on a card one is still recorded.
+			if _, err := sc.exec(ctx, `UPDATE payment_sessions SET status = 'expired', updated_at = now()
+				WHERE tenant_id = $1 AND invoice_id = $2 AND id <> $3 AND status IN ('open', 'pending_collection')`,
+				sc.TenantID(), s.InvoiceID, sessionID); err != nil {
+				return out, err
+			}
 		}
 		out.Changed = true
 	case outcome == "failed" && s.Status == "open":
