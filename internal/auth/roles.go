@@ -36,6 +36,23 @@ func (r Role) rank() int {
 // its creator's; an admin may not grant more than they hold).
 func (r Role) AtMost(limit Role) bool { return r.Valid() && limit.Valid() && r.rank() >= limit.rank() }
 
+// PermissionsSubsetOf reports whether every permission r grants is also granted by other. Rank
+// (AtMost) cannot answer this: the roles are not nested, since CLIENT, the lowest rank, holds
+// client-only permissions (payments.create, requests.own, invoices.own, chat.own) that STAFF
+// and TEAM_LEAD lack. Whatever hands out a role on someone's behalf (an API token) must ask
+// this, or it hands out permissions its creator never held.
+func (r Role) PermissionsSubsetOf(other Role) bool {
+	if !r.Valid() || !other.Valid() {
+		return false
+	}
+	for p := range matrix[r] {
+		if !matrix[other][p] {
+			return false
+		}
+	}
+	return true
+}
+
 // Lower returns the less powerful of a and b.
 func Lower(a, b Role) Role {
 	if a.rank() >= b.rank() {

@@ -73,7 +73,10 @@ type createTokenRequest struct {
 }
 
 // createToken issues a bearer token bound to this tenant with a role no higher than the
-// caller's. Only a signed-in session may do so. The secret is in this one response only: an
+// caller's and whose every permission the caller holds: rank alone would let STAFF mint a
+// CLIENT token, and CLIENT holds client-only permissions (payments, own requests, invoices and
+// chat) that STAFF lacks, so the token would reach client routes as the staff member. Only a
+// signed-in session may do so. The secret is in this one response only: an
 // Idempotency-Key replay answers with "token": null (see redactTokenSecret).
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request, sc *store.Scope) error {
 	a := sc.Verified()
@@ -96,6 +99,8 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, sc *store.S
 			f.add("role", "must be one of OWNER, ADMIN, TEAM_LEAD, STAFF, CLIENT")
 		} else if !role.AtMost(auth.Role(a.Role)) {
 			f.add("role", "may not exceed your own role")
+		} else if !role.PermissionsSubsetOf(auth.Role(a.Role)) {
+			f.add("role", "grants permissions your own role does not hold")
 		}
 	}
 	if in.ExpiresAt != nil && !in.ExpiresAt.After(s.now()) {
