@@ -253,7 +253,8 @@ func TestReqPermissions(t *testing.T) {
 			role auth.Role
 		}{
 			{owner, acme.Staff, auth.RoleStaff},
-			{staff, acme.Client, auth.RoleClient},
+			{staff, acme.Staff, auth.RoleStaff}, // without users.read: only oneself (TestRoleRules)
+			{owner, acme.Client, auth.RoleClient},
 			{owner, e.demo.Consultant, auth.RoleAdmin},
 			{globex, e.demo.Consultant, auth.RoleClient}, // the same user, another tenant's role
 		} {

@@ -159,6 +159,12 @@ func (s *Server) rolePermissions(w http.ResponseWriter, r *http.Request, sc *sto
 
 // userPermissions is what a member of this tenant may do here: their role's permissions, or
 // none while their membership is revoked. A user who is not a member of this tenant is 404.
+// The answer names the member's role and status, which is the member directory's business
+// (GET /api/admin/users, users.read): a caller without users.read (STAFF, who hold
+// permissions.read for the catalog and the role matrix) may ask only about themselves, and any
+// other id is the same 404 as a non-member, so the route is no membership oracle. The member
+// is read in the same round trip as the caller's verification, whoever the caller is, so the
+// refusal costs the same work as a real miss.
 func (s *Server) userPermissions(w http.ResponseWriter, r *http.Request, sc *store.Scope) error {
 	id, err := pathID(r, "userId")
 	if err != nil {
@@ -170,6 +176,13 @@ func (s *Server) userPermissions(w http.ResponseWriter, r *http.Request, sc *sto
 	}
 	if err != nil {
 		return err
+	}
+	a, err := sc.Verify(r.Context())
+	if err != nil {
+		return err
+	}
+	if id != a.UserID && !auth.Role(a.Role).Allows(auth.PermUsersRead) {
+		return errNotFound()
 	}
 	perms := []auth.Permission{}
 	if m.Status == "active" {
