@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"time"
@@ -147,7 +149,15 @@ func (b bookingBody) validate(f *fields) {
 	}
 }
 
+// createBookingAs creates a booking. Staff on /api/bookings book for the client they name, with
+// the reference checks the service-request and invoice routes make: the client must be an
+// active CLIENT member, and a service request must be that client's. Beyond that staff are
+// unrestricted (an inactive service, a past appointment being recorded, a time outside the
+// booking page's slots). Everyone else books for themselves, online, and gets only what the
+// public booking page offers: an active service, a time in the future, and exactly one of the
+// slots availability lists (see selfBookingSlot).
 func (s *Server) createBookingAs(w http.ResponseWriter, r *http.Request, sc *store.Scope, forSelf bool) error {
+	ctx := r.Context()
 	a := sc.Verified()
 	var b bookingBody
 	if err := decode(r, &b); err != nil {
@@ -175,17 +185,41 @@ func (s *Server) createBookingAs(w http.ResponseWriter, r *http.Request, sc *sto
 		return err
 	}
 	in := store.BookingInput{ServiceID: *b.ServiceID, ClientID: client, ServiceRequestID: b.ServiceRequestID,
-		AssigneeID: b.AssigneeID, StartsAt: *b.StartsAt, Notes: b.Notes, Status: b.Status}
+		AssigneeID: b.AssigneeID, StartsAt: *b.StartsAt, Notes: b.Notes, Status: b.Status, ActiveOnly: !staff}
 	if b.EndsAt != nil {
 		in.EndsAt = *b.EndsAt
 	}
-	if !staff && in.ServiceRequestID != nil {
-		// A client may only attach a booking to a request of their own.
-		if _, err := sc.OwnServiceRequest(r.Context(), *in.ServiceRequestID, a.UserID); err != nil {
-			return errField("service_request_id", "no such service request")
+	if staff {
+		if err := reqCheckClient(ctx, sc, &f, "client_id", client); err != nil {
+			return err
+		}
+	} else {
+		if err := reqCheckService(ctx, sc, &f, in.ServiceID, true); err != nil {
+			return err
+		}
+		if !in.StartsAt.After(s.now()) {
+			f.add("starts_at", "must be in the future")
 		}
 	}
-	v, err := sc.CreateBooking(r.Context(), in)
+	if in.ServiceRequestID != nil && len(f) == 0 {
+		// A booking may only be attached to a request of its own client (billCheckRequest).
+		if _, err := sc.OwnServiceRequest(ctx, *in.ServiceRequestID, client); errors.Is(err, store.ErrNotFound) {
+			f.add("service_request_id", "no such service request for this client")
+		} else if err != nil {
+			return err
+		}
+	}
+	if err := f.err(); err != nil {
+		return err
+	}
+	if !staff {
+		slot, err := s.selfBookingSlot(ctx, sc, in)
+		if err != nil {
+			return err
+		}
+		in.EndsAt = slot.EndsAt
+	}
+	v, err := sc.CreateBooking(ctx, in)
 	if errors.Is(err, store.ErrNotFound) {
 		return errField("service_id", "no such service")
 	}
@@ -195,11 +229,59 @@ func (s *Server) createBookingAs(w http.ResponseWriter, r *http.Request, sc *sto
 	if err != nil {
 		return err
 	}
-	if err := sc.AuditEvent(r.Context(), "booking.create", "booking", v.ID.String(), nil); err != nil {
+	if err := sc.AuditEvent(ctx, "booking.create", "booking", v.ID.String(), nil); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusCreated, v)
 }
+
+// selfBookingSlot is the slot an online booking takes: starts_at must be the start of a slot
+// GET /api/bookings/availability offers for the service (the store decides it with the same
+// rules, under a lock, so a slot is not sold twice), and ends_at, when given, its end. A
+// refused time is a 422 naming starts_at that says which rule it breaks. Online booking
+// switched off in the booking settings is a 409: it is the firm's current state, not a
+// problem with any field (no starts_at would do) nor a permission the client's role lacks.
+func (s *Server) selfBookingSlot(ctx context.Context, sc *store.Scope, in store.BookingInput) (store.Slot, error) {
+	svc, err := sc.GetService(ctx, in.ServiceID)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Slot{}, errField("service_id", "no such service")
+	}
+	if err != nil {
+		return store.Slot{}, err
+	}
+	o, err := sc.OfferedSlot(ctx, svc, in.StartsAt, s.now())
+	if err != nil {
+		return store.Slot{}, err
+	}
+	set := o.Settings
+	why := ""
+	switch o.Refusal {
+	case store.SlotOffered:
+		if !in.EndsAt.IsZero() && !in.EndsAt.Equal(o.Slot.EndsAt) {
+			return store.Slot{}, errField("ends_at", fmt.Sprintf("must be the end of the slot (starts_at + %d minutes), or left out", svc.DurationMinutes))
+		}
+		return o.Slot, nil
+	case store.SlotBookingClosed:
+		return store.Slot{}, errConflict("Online booking is switched off; please contact us to make an appointment.")
+	case store.SlotTooSoon:
+		why = fmt.Sprintf("is within the minimum notice of %d minutes", set.MinNoticeMinutes)
+	case store.SlotClosedDay:
+		why = "is not on a working day"
+	case store.SlotTooFarAhead:
+		why = fmt.Sprintf("is more than %d days ahead", set.MaxAdvanceDays)
+	case store.SlotOutsideHours:
+		why = fmt.Sprintf("is outside working hours (%s to %s, %s) for a %d-minute service",
+			clockMinute(set.DayStartMinute), clockMinute(set.DayEndMinute), set.Timezone, svc.DurationMinutes)
+	case store.SlotOffGrid:
+		why = fmt.Sprintf("is not a slot start (every %d minutes from %s, %s)", set.SlotMinutes, clockMinute(set.DayStartMinute), set.Timezone)
+	default:
+		why = "is no longer free"
+	}
+	return store.Slot{}, errField("starts_at", why+"; see GET /api/bookings/availability for the times offered")
+}
+
+// clockMinute writes a minute of the day as HH:MM.
+func clockMinute(m int) string { return fmt.Sprintf("%02d:%02d", m/60, m%60) }
 
 func (s *Server) createBooking(w http.ResponseWriter, r *http.Request, sc *store.Scope) error {
 	return s.createBookingAs(w, r, sc, false)
@@ -281,12 +363,32 @@ func (s *Server) putBooking(w http.ResponseWriter, r *http.Request, sc *store.Sc
 	return writeJSON(w, http.StatusOK, v)
 }
 
+// deleteBooking removes a booking. Staff may delete any. A client may only withdraw their own
+// booking while it is pending: once confirmed it is cancelled through PUT (which staff see),
+// and a cancelled or completed one is final for them, as putBooking rules; deleting it would
+// erase the record those rules keep. The booking is read with the client-own filter and
+// locked until the commit, so another client's booking is the same 404 as a missing one and
+// the status cannot change between the decision and the delete.
 func (s *Server) deleteBooking(w http.ResponseWriter, r *http.Request, sc *store.Scope) error {
 	id, err := pathID(r, "id")
 	if err != nil {
 		return err
 	}
-	if err := sc.DeleteBooking(r.Context(), id, ownFilter(sc.Verified())); err != nil {
+	own := ownFilter(sc.Verified())
+	if own != nil {
+		cur, err := sc.GetBookingForUpdate(r.Context(), id, own)
+		if err != nil {
+			return err
+		}
+		switch cur.Status {
+		case "pending":
+		case "confirmed":
+			return errConflict("This booking is confirmed; only a pending booking can be withdrawn. Cancel it instead.")
+		default:
+			return errConflict("This booking is " + cur.Status + " and can no longer be changed.")
+		}
+	}
+	if err := sc.DeleteBooking(r.Context(), id, own); err != nil {
 		return err
 	}
 	if err := sc.AuditEvent(r.Context(), "booking.delete", "booking", id.String(), nil); err != nil {

@@ -121,7 +121,7 @@ func TestBookingRoutes(t *testing.T) {
 		{"client cancels", client, "PUT", "/api/bookings/" + id, map[string]any{"service_id": svc, "starts_at": when, "status": "cancelled"}, 200, "", `"status":"cancelled"`},
 		{"cancelled cannot be confirmed", staff, "POST", "/api/bookings/" + id + "/confirm", nil, 409, "conflict", ""},
 		{"portal lists own", client, "GET", "/api/portal/bookings", nil, 200, "", e.demo.Acme.Client.String()},
-		{"portal books for oneself", client, "POST", "/api/portal/bookings", map[string]any{"service_id": svc, "starts_at": when.Add(48 * time.Hour)}, 201, "", e.demo.Acme.Client.String()},
+		{"portal books for oneself", client, "POST", "/api/portal/bookings", map[string]any{"service_id": svc, "starts_at": rrFirstSlot(t, e, e.demo.Acme.Services[0], day).StartsAt}, 201, "", e.demo.Acme.Client.String()},
 		{"portal refuses another client", client, "POST", "/api/portal/bookings", map[string]any{"service_id": svc, "starts_at": when, "client_id": e.demo.Acme.Client2}, 422, "validation_failed", "client_id"},
 		{"availability", onHost, "GET", "/api/bookings/availability?service=tax-return&date=" + day.Format(time.DateOnly), nil, 200, "", `"slots":[{`},
 		{"availability needs params", onHost, "GET", "/api/bookings/availability", nil, 422, "validation_failed", "date"},

@@ -49,7 +49,7 @@ func TestIdempotencyKeys(t *testing.T) {
 	// 20 concurrent identical requests with one key: one booking.
 	client := e.login("client@acme.test", "")
 	before := countBookings(t, e)
-	req := map[string]any{"service_id": e.demo.Acme.Services[0], "starts_at": time.Now().Add(120 * time.Hour).Truncate(time.Second)}
+	req := map[string]any{"service_id": e.demo.Acme.Services[0], "starts_at": rrFirstSlot(t, e, e.demo.Acme.Services[0], time.Now().Add(120*time.Hour)).StartsAt}
 	var wg sync.WaitGroup
 	ids := make([]string, 20)
 	statuses := make([]int, 20)

@@ -85,6 +85,9 @@ type BookingInput struct {
 	EndsAt           time.Time
 	Notes            string
 	Status           string
+	// ActiveOnly (CreateBooking): the service must be active, as a client's own booking needs;
+	// decided by the insert itself, so a service switched off meanwhile cannot be booked.
+	ActiveOnly bool
 	// Reconfirm (UpdateBooking): when the booking is written as confirmed but its start or end
 	// moves, it goes back to pending instead, to be confirmed again by staff (a client's
 	// reschedule). The comparison is made by the database, with the end it actually stores.
@@ -92,7 +95,8 @@ type BookingInput struct {
 }
 
 // CreateBooking adds a booking. The service, client, request and assignee must exist in this
-// tenant: the composite foreign keys refuse anything else (ReferenceError).
+// tenant: the composite foreign keys refuse anything else (ReferenceError). A missing service,
+// or an inactive one when in.ActiveOnly, is ErrNotFound.
 func (sc *Scope) CreateBooking(ctx context.Context, in BookingInput) (Booking, error) {
 	if in.Status == "" {
 		in.Status = "pending"
@@ -100,9 +104,10 @@ func (sc *Scope) CreateBooking(ctx context.Context, in BookingInput) (Booking, e
 	return sc.oneBooking(ctx, `INSERT INTO bookings (tenant_id, id, service_id, client_id, service_request_id, assignee_id, starts_at, ends_at, notes, status)
 		SELECT $1, $2, s.id, $4, $5, $6, $7,
 		       CASE WHEN $8::timestamptz IS NULL THEN $7::timestamptz + make_interval(mins => s.duration_minutes) ELSE $8 END, $9, $10
-		FROM services s WHERE s.tenant_id = $1 AND s.id = $3
+		FROM services s WHERE s.tenant_id = $1 AND s.id = $3 AND (s.active OR NOT $11)
 		RETURNING `+bookingColumns,
-		sc.TenantID(), NewID(), in.ServiceID, in.ClientID, in.ServiceRequestID, in.AssigneeID, in.StartsAt, nullTime(in.EndsAt), in.Notes, in.Status)
+		sc.TenantID(), NewID(), in.ServiceID, in.ClientID, in.ServiceRequestID, in.AssigneeID, in.StartsAt, nullTime(in.EndsAt), in.Notes, in.Status,
+		in.ActiveOnly)
 }
 
 func nullTime(t time.Time) *time.Time {
@@ -250,21 +255,42 @@ func (sc *Scope) Availability(ctx context.Context, serviceSlug string, day time.
 	if err != nil {
 		return svc, nil, err
 	}
-	defs, err := sc.GetServiceDefaults(ctx)
+	slots, err := sc.slotsOn(ctx, set, svc, set.dayStart(day), now)
+	return svc, slots, err
+}
+
+// location is the tenant's time zone, UTC when it cannot be loaded.
+func (s BookingSettings) location() *time.Location {
+	loc, err := time.LoadLocation(s.Timezone)
 	if err != nil {
-		return svc, nil, err
+		return time.UTC
 	}
-	loc, err := time.LoadLocation(set.Timezone)
-	if err != nil {
-		loc = time.UTC
-	}
-	dayStart := time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, loc)
+	return loc
+}
+
+// dayStart is the midnight that starts day's calendar date (as written in day) in the
+// tenant's time zone.
+func (s BookingSettings) dayStart(day time.Time) time.Time {
+	return time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, s.location())
+}
+
+// slotsOn is the one definition of what may be booked online: on the day that starts at
+// dayStart, every start on the slot grid from the opening minute such that the service fits
+// before closing, not before the minimum notice, and clear (with the buffer on both sides) of
+// every booking that is not cancelled; nothing on a closed day, beyond the maximum advance, or
+// while online booking is switched off. Availability shows these, and OfferedSlot books only
+// these.
+func (sc *Scope) slotsOn(ctx context.Context, set BookingSettings, svc Service, dayStart time.Time, now time.Time) ([]Slot, error) {
 	slots := []Slot{}
 	if !set.AllowOnlineBooking || !containsDay(set.WorkingDays, isoWeekday(dayStart)) {
-		return svc, slots, nil
+		return slots, nil
 	}
 	if dayStart.After(now.AddDate(0, 0, set.MaxAdvanceDays)) {
-		return svc, slots, nil
+		return slots, nil
+	}
+	defs, err := sc.GetServiceDefaults(ctx)
+	if err != nil {
+		return nil, err
 	}
 	busy, err := collect(ctx, sc, `SELECT starts_at, ends_at FROM bookings
 		WHERE tenant_id = $1 AND status <> 'cancelled' AND starts_at < $3 AND ends_at > $2 ORDER BY starts_at`,
@@ -274,7 +300,7 @@ func (sc *Scope) Availability(ctx context.Context, serviceSlug string, day time.
 			return s, err
 		})
 	if err != nil {
-		return svc, nil, err
+		return nil, err
 	}
 	buffer := time.Duration(defs.BufferMinutes) * time.Minute
 	length := time.Duration(svc.DurationMinutes) * time.Minute
@@ -296,7 +322,76 @@ func (sc *Scope) Availability(ctx context.Context, serviceSlug string, day time.
 			slots = append(slots, Slot{StartsAt: t, EndsAt: t.Add(length)})
 		}
 	}
-	return svc, slots, nil
+	return slots, nil
+}
+
+// SlotRefusal says why a start time is not one Availability offers.
+type SlotRefusal int
+
+// The reasons, in the order OfferedSlot tells them (the first that applies).
+const (
+	SlotOffered       SlotRefusal = iota // it is offered
+	SlotBookingClosed                    // online booking is switched off: no time is offered
+	SlotTooSoon                          // before now plus the minimum notice
+	SlotClosedDay                        // not a working day
+	SlotTooFarAhead                      // on a day beyond the maximum advance
+	SlotOutsideHours                     // the service would not fit between opening and closing
+	SlotOffGrid                          // not on the slot grid
+	SlotTaken                            // overlaps (with the buffer) a booking that is not cancelled
+)
+
+// SlotOffer is OfferedSlot's answer.
+type SlotOffer struct {
+	Refusal  SlotRefusal
+	Slot     Slot            // the offered slot, when Refusal is SlotOffered
+	Settings BookingSettings // the rules it was decided by, to explain a refusal
+}
+
+// OfferedSlot decides whether a booking of service svc starting at start is one Availability
+// offers at now, with the very rules Availability applies (slotsOn), so that an online booker
+// can book exactly what the booking page shows. It locks the tenant's booking settings row
+// until the transaction ends: two online bookings of one tenant are decided one after the
+// other, each seeing the bookings committed before it (a slot is not sold twice), and the
+// rules cannot change between the decision and the insert. Write transactions only.
+func (sc *Scope) OfferedSlot(ctx context.Context, svc Service, start, now time.Time) (SlotOffer, error) {
+	var set BookingSettings
+	if err := sc.queryRow(ctx, `SELECT `+bookingSettingsColumns+` FROM booking_settings WHERE tenant_id = $1 FOR UPDATE`,
+		[]any{sc.TenantID()}, set.dest()...); err != nil {
+		return SlotOffer{}, err
+	}
+	out := SlotOffer{Settings: set}
+	dayStart := set.dayStart(start.In(set.location()))
+	slots, err := sc.slotsOn(ctx, set, svc, dayStart, now)
+	if err != nil {
+		return out, err
+	}
+	for _, s := range slots {
+		if s.StartsAt.Equal(start) {
+			out.Slot = s
+			return out, nil
+		}
+	}
+	// Not offered; say why, with the first of slotsOn's rules that it breaks.
+	length := time.Duration(svc.DurationMinutes) * time.Minute
+	open := dayStart.Add(time.Duration(set.DayStartMinute) * time.Minute)
+	closing := dayStart.Add(time.Duration(set.DayEndMinute) * time.Minute)
+	switch {
+	case !set.AllowOnlineBooking:
+		out.Refusal = SlotBookingClosed
+	case start.Before(now.Add(time.Duration(set.MinNoticeMinutes) * time.Minute)):
+		out.Refusal = SlotTooSoon
+	case !containsDay(set.WorkingDays, isoWeekday(dayStart)):
+		out.Refusal = SlotClosedDay
+	case dayStart.After(now.AddDate(0, 0, set.MaxAdvanceDays)):
+		out.Refusal = SlotTooFarAhead
+	case start.Before(open) || start.Add(length).After(closing):
+		out.Refusal = SlotOutsideHours
+	case start.Sub(open)%(time.Duration(set.SlotMinutes)*time.Minute) != 0:
+		out.Refusal = SlotOffGrid
+	default:
+		out.Refusal = SlotTaken
+	}
+	return out, nil
 }
 
 func isoWeekday(t time.Time) int32 {
