@@ -10,6 +10,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"tenantd/internal/auth"
 )
 
 // Claim is what the edge has checked cryptographically (a tenant_sig HMAC, or the shape of an
@@ -347,10 +349,11 @@ func (sc *Scope) readVerify(br pgx.BatchResults, _ setupResult) (*Access, error)
 	a.TenantKey, a.UserKey = a.TenantID.String(), a.UserID.String()
 	if c.TokenHash != nil {
 		a.TokenID = *credID
-		// A token never acts above its creator's current role.
-		if rankOf(*krole) > rankOf(*mrole) {
-			a.Role = *krole
+		role, ok := tokenRole(*krole, *mrole)
+		if !ok {
+			return deny(DenyUnauthenticated)
 		}
+		a.Role = role
 	} else {
 		a.SessionID = *credID
 	}
@@ -375,19 +378,21 @@ func (sc *Scope) readVerify(br pgx.BatchResults, _ setupResult) (*Access, error)
 	return a, nil
 }
 
-func rankOf(role string) int {
-	switch role {
-	case "OWNER":
-		return 0
-	case "ADMIN":
-		return 1
-	case "TEAM_LEAD":
-		return 2
-	case "STAFF":
-		return 3
-	default:
-		return 4
+// tokenRole is the role an API token acts with: its own while its creator's current role
+// covers it, else the creator's current role if the token's covers that (the creator was
+// demoted), and none at all when neither covers the other. Covering takes rank and
+// permissions both, since the roles are not nested: a CLIENT token of a staff member (or a
+// staff token of a member demoted to CLIENT) would otherwise act with permissions its creator
+// does not hold.
+func tokenRole(token, member string) (string, bool) {
+	k, m := auth.Role(token), auth.Role(member)
+	switch {
+	case k.AtMost(m) && k.PermissionsSubsetOf(m):
+		return token, true
+	case m.AtMost(k) && m.PermissionsSubsetOf(k):
+		return member, true
 	}
+	return "", false
 }
 
 // Begin opens the scope's transaction and verifies the claim in the same round trip. Only
