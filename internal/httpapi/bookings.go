@@ -213,7 +213,7 @@ func (s *Server) createBookingAs(w http.ResponseWriter, r *http.Request, sc *sto
 		return err
 	}
 	if !staff {
-		slot, err := s.selfBookingSlot(ctx, sc, in)
+		slot, err := s.selfBookingSlot(ctx, sc, in, nil)
 		if err != nil {
 			return err
 		}
@@ -241,7 +241,7 @@ func (s *Server) createBookingAs(w http.ResponseWriter, r *http.Request, sc *sto
 // refused time is a 422 naming starts_at that says which rule it breaks. Online booking
 // switched off in the booking settings is a 409: it is the firm's current state, not a
 // problem with any field (no starts_at would do) nor a permission the client's role lacks.
-func (s *Server) selfBookingSlot(ctx context.Context, sc *store.Scope, in store.BookingInput) (store.Slot, error) {
+func (s *Server) selfBookingSlot(ctx context.Context, sc *store.Scope, in store.BookingInput, moving *uuid.UUID) (store.Slot, error) {
 	svc, err := sc.GetService(ctx, in.ServiceID)
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Slot{}, errField("service_id", "no such service")
@@ -249,7 +249,7 @@ func (s *Server) selfBookingSlot(ctx context.Context, sc *store.Scope, in store.
 	if err != nil {
 		return store.Slot{}, err
 	}
-	o, err := sc.OfferedSlot(ctx, svc, in.StartsAt, s.now())
+	o, err := sc.OfferedSlot(ctx, svc, in.StartsAt, s.now(), moving)
 	if err != nil {
 		return store.Slot{}, err
 	}
@@ -346,6 +346,20 @@ func (s *Server) putBooking(w http.ResponseWriter, r *http.Request, sc *store.Sc
 		Reconfirm: own != nil}
 	if b.EndsAt != nil {
 		in.EndsAt = *b.EndsAt
+	}
+	if own != nil && b.Status != "cancelled" {
+		if b.EndsAt == nil && in.StartsAt.Equal(cur.StartsAt) {
+			in.EndsAt = cur.EndsAt // not moved: an edit of the notes keeps the end staff set
+		}
+		if !in.StartsAt.Equal(cur.StartsAt) || !in.EndsAt.IsZero() && !in.EndsAt.Equal(cur.EndsAt) {
+			// A client moves a booking only to a time they could book: one availability
+			// offers, not counting the booking's own current time as taken.
+			slot, err := s.selfBookingSlot(r.Context(), sc, in, &id)
+			if err != nil {
+				return err
+			}
+			in.EndsAt = slot.EndsAt
+		}
 	}
 	v, err := sc.UpdateBooking(r.Context(), id, own, in)
 	if errors.Is(err, store.ErrNotFound) {

@@ -38,8 +38,10 @@ func TestBookingClientRules(t *testing.T) {
 	cl := e.login("client@acme.test", "")
 	cl2 := e.login("client2@acme.test", "")
 	svc, other := e.demo.Acme.Services[0], e.demo.Acme.Services[1]
-	when := time.Now().UTC().Add(200 * time.Hour).Truncate(time.Hour)
-	later := when.AddDate(0, 0, 30)
+	// Both times are slots the booking page offers, since a client moves a booking only to one.
+	when := rrFirstSlot(t, e, svc, time.Now().UTC().AddDate(0, 0, 9)).StartsAt
+	later := rrFirstSlot(t, e, svc, when.AddDate(0, 0, 20)).StartsAt
+	closed := rrWeekday(when.AddDate(0, 0, 3), rrWeekend)
 
 	// The booking each case starts from: the client's (pending), then brought by staff to the
 	// status the case needs. Staff make it, since a client may book only a free slot the
@@ -84,9 +86,18 @@ func TestBookingClientRules(t *testing.T) {
 		{name: "client reschedules a confirmed booking echoing its status: pending again", from: "confirmed", who: cl,
 			body:   map[string]any{"service_id": svc, "starts_at": later, "status": "confirmed"},
 			status: http.StatusOK, wantStatus: "pending", wantService: svc, wantStart: later},
-		{name: "client lengthens a confirmed booking: pending again", from: "confirmed", who: cl,
+		{name: "client lengthens a booking beyond its slot", from: "confirmed", who: cl,
 			body:   map[string]any{"service_id": svc, "starts_at": when, "ends_at": when.Add(5 * time.Hour)},
-			status: http.StatusOK, wantStatus: "pending", wantService: svc, wantStart: when},
+			status: http.StatusUnprocessableEntity, code: "validation_failed", field: "ends_at"},
+		{name: "client moves a booking to a time not offered", from: "pending", who: cl,
+			body:   map[string]any{"service_id": svc, "starts_at": closed},
+			status: http.StatusUnprocessableEntity, code: "validation_failed", field: "starts_at"},
+		{name: "client moves a booking into the past", from: "pending", who: cl,
+			body:   map[string]any{"service_id": svc, "starts_at": time.Now().UTC().Add(-48 * time.Hour).Truncate(time.Hour)},
+			status: http.StatusUnprocessableEntity, code: "validation_failed", field: "starts_at"},
+		{name: "client moves a booking by one slot, over its own time", from: "pending", who: cl,
+			body:   map[string]any{"service_id": svc, "starts_at": rrSlots(t, e, svc, when)[1].StartsAt},
+			status: http.StatusOK, wantStatus: "pending", wantService: svc, wantStart: rrSlots(t, e, svc, when)[1].StartsAt},
 		{name: "client changes only the notes of a confirmed booking: stays confirmed", from: "confirmed", who: cl,
 			body:   map[string]any{"service_id": svc, "starts_at": when, "notes": "bring the papers"},
 			status: http.StatusOK, wantStatus: "confirmed", wantService: svc, wantStart: when},
@@ -127,6 +138,8 @@ func TestBookingClientRules(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			id := setup(t, tc.from)
+			// Each case's booking goes when it is done, so the next finds the same slots free.
+			defer superExec(t, e, `DELETE FROM bookings WHERE id = '`+id+`'`)
 			before := readBookingRow(t, e, id)
 			r := tc.who.do("PUT", "/api/bookings/"+id, tc.body)
 			after := readBookingRow(t, e, id)

@@ -255,7 +255,7 @@ func (sc *Scope) Availability(ctx context.Context, serviceSlug string, day time.
 	if err != nil {
 		return svc, nil, err
 	}
-	slots, err := sc.slotsOn(ctx, set, svc, set.dayStart(day), now)
+	slots, err := sc.slotsOn(ctx, set, svc, set.dayStart(day), now, nil)
 	return svc, slots, err
 }
 
@@ -280,7 +280,7 @@ func (s BookingSettings) dayStart(day time.Time) time.Time {
 // every booking that is not cancelled; nothing on a closed day, beyond the maximum advance, or
 // while online booking is switched off. Availability shows these, and OfferedSlot books only
 // these.
-func (sc *Scope) slotsOn(ctx context.Context, set BookingSettings, svc Service, dayStart time.Time, now time.Time) ([]Slot, error) {
+func (sc *Scope) slotsOn(ctx context.Context, set BookingSettings, svc Service, dayStart time.Time, now time.Time, except *uuid.UUID) ([]Slot, error) {
 	slots := []Slot{}
 	if !set.AllowOnlineBooking || !containsDay(set.WorkingDays, isoWeekday(dayStart)) {
 		return slots, nil
@@ -293,8 +293,9 @@ func (sc *Scope) slotsOn(ctx context.Context, set BookingSettings, svc Service, 
 		return nil, err
 	}
 	busy, err := collect(ctx, sc, `SELECT starts_at, ends_at FROM bookings
-		WHERE tenant_id = $1 AND status <> 'cancelled' AND starts_at < $3 AND ends_at > $2 ORDER BY starts_at`,
-		[]any{sc.TenantID(), dayStart, dayStart.AddDate(0, 0, 1)}, func(r pgx.Rows) (Slot, error) {
+		WHERE tenant_id = $1 AND status <> 'cancelled' AND starts_at < $3 AND ends_at > $2 AND ($4::uuid IS NULL OR id <> $4)
+		ORDER BY starts_at`,
+		[]any{sc.TenantID(), dayStart, dayStart.AddDate(0, 0, 1), except}, func(r pgx.Rows) (Slot, error) {
 			var s Slot
 			err := r.Scan(&s.StartsAt, &s.EndsAt)
 			return s, err
@@ -352,8 +353,9 @@ type SlotOffer struct {
 // can book exactly what the booking page shows. It locks the tenant's booking settings row
 // until the transaction ends: two online bookings of one tenant are decided one after the
 // other, each seeing the bookings committed before it (a slot is not sold twice), and the
-// rules cannot change between the decision and the insert. Write transactions only.
-func (sc *Scope) OfferedSlot(ctx context.Context, svc Service, start, now time.Time) (SlotOffer, error) {
+// rules cannot change between the decision and the insert. except, when not nil, is a booking
+// being moved, whose current time does not count as taken. Write transactions only.
+func (sc *Scope) OfferedSlot(ctx context.Context, svc Service, start, now time.Time, except *uuid.UUID) (SlotOffer, error) {
 	var set BookingSettings
 	if err := sc.queryRow(ctx, `SELECT `+bookingSettingsColumns+` FROM booking_settings WHERE tenant_id = $1 FOR UPDATE`,
 		[]any{sc.TenantID()}, set.dest()...); err != nil {
@@ -361,7 +363,7 @@ func (sc *Scope) OfferedSlot(ctx context.Context, svc Service, start, now time.T
 	}
 	out := SlotOffer{Settings: set}
 	dayStart := set.dayStart(start.In(set.location()))
-	slots, err := sc.slotsOn(ctx, set, svc, dayStart, now)
+	slots, err := sc.slotsOn(ctx, set, svc, dayStart, now, except)
 	if err != nil {
 		return out, err
 	}
