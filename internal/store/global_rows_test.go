@@ -171,9 +171,7 @@ func inTxCommit(t *testing.T, conn *pgx.Conn, tenant uuid.UUID, sql string, args
 		t.Fatal(err)
 	}
 	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, `SELECT set_config('app.tenant_id', $1, true)`, tenant.String()); err != nil {
-		t.Fatal(err)
-	}
+	bindTx(t, tx, tenant)
 	if _, err := tx.Exec(ctx, sql, args...); err != nil {
 		t.Fatal(err)
 	}

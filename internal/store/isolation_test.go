@@ -83,12 +83,19 @@ func inTx(t *testing.T, conn *pgx.Conn, tenant uuid.UUID, fn func(tx pgx.Tx)) {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(ctx)
-	if tenant != uuid.Nil {
-		if _, err := tx.Exec(ctx, `SELECT set_config('app.tenant_id', $1, true)`, tenant.String()); err != nil {
-			t.Fatal(err)
-		}
-	}
+	bindTx(t, tx, tenant)
 	fn(tx)
+}
+
+// bindTx sets the tenant of tx (none when tenant is Nil), as the store does.
+func bindTx(t *testing.T, tx pgx.Tx, tenant uuid.UUID) {
+	t.Helper()
+	if tenant == uuid.Nil {
+		return
+	}
+	if _, err := tx.Exec(context.Background(), `SELECT set_config('app.tenant_id', $1, true)`, tenant.String()); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // (a) With no tenant set, every tenant table shows zero rows to the application role and
