@@ -291,6 +291,15 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request, _ *store.Scope
 	if err := f.err(); err != nil {
 		return err
 	}
+	// Registration spends an argon2 hash and says whether an email already has an account (emails
+	// are unique across tenants): it draws on the same per-IP and per-email budgets as login, so
+	// that neither can be had in bulk.
+	if ok, wait := s.loginByIP.Allow(clientIP(r)); !ok {
+		return &apiError{status: http.StatusTooManyRequests, code: CodeRateLimited, detail: "Too many attempts; try again later.", retryAfter: wait}
+	}
+	if ok, wait := s.loginByEmail.Allow(strings.ToLower(in.Email)); !ok {
+		return &apiError{status: http.StatusTooManyRequests, code: CodeRateLimited, detail: "Too many attempts; try again later.", retryAfter: wait}
+	}
 	ctx := r.Context()
 	host := tenancy.ParseHost(r.Host, s.cfg.BaseDomain)
 	var t store.Tenant
