@@ -38,11 +38,25 @@ func (s *Server) listPosts(w http.ResponseWriter, r *http.Request, sc *store.Sco
 	if err != nil {
 		return err
 	}
-	items, err := sc.ListPosts(r.Context(), !contSeesDrafts(sc), p)
+	staff := contSeesDrafts(sc)
+	items, err := sc.ListPosts(r.Context(), !staff, p)
 	if err != nil {
 		return err
 	}
+	if !staff {
+		for i := range items {
+			items[i] = publicPost(items[i])
+		}
+	}
 	return writeList(w, items, p, func(v store.Post) uuid.UUID { return v.ID })
+}
+
+// publicPost is a post as anyone may see it: without its author's user id, which is global
+// (one person has one id in every tenant) and so would tie a firm's author to their work for
+// other firms.
+func publicPost(p store.Post) store.Post {
+	p.AuthorID = nil
+	return p
 }
 
 func (s *Server) getPost(w http.ResponseWriter, r *http.Request, sc *store.Scope) error {
@@ -50,9 +64,13 @@ func (s *Server) getPost(w http.ResponseWriter, r *http.Request, sc *store.Scope
 	if !tenancy.SlugPattern.MatchString(slug) {
 		return errNotFound()
 	}
-	v, err := sc.GetPostBySlug(r.Context(), slug, !contSeesDrafts(sc))
+	staff := contSeesDrafts(sc)
+	v, err := sc.GetPostBySlug(r.Context(), slug, !staff)
 	if err != nil {
 		return err
+	}
+	if !staff {
+		v = publicPost(v)
 	}
 	return writeJSON(w, http.StatusOK, v)
 }
