@@ -59,7 +59,9 @@ func (p *Platform) CreateTenant(ctx context.Context, nt NewTenant) (Tenant, erro
 		if err := createSingletons(ctx, sc); err != nil {
 			return err
 		}
-		return p.event(ctx, sc, "tenant.create", map[string]any{"slug": t.Slug, "owner_email": nt.OwnerEmail})
+		// The platform log outlives the tenant (offboarding keeps it as the record of what was
+		// done): it names people by user id, never by email.
+		return p.event(ctx, sc, "tenant.create", map[string]any{"slug": t.Slug, "owner_user_id": owner})
 	}()
 	if err != nil {
 		_ = sc.End(ctx, false)
@@ -114,7 +116,7 @@ func (p *Platform) AddMember(ctx context.Context, t uuid.UUID, email, name, pass
 		if _, err := sc.exec(ctx, `INSERT INTO memberships (tenant_id, id, user_id, role) VALUES ($1, $2, $3, $4)`, t, NewID(), id, role); err != nil {
 			return err
 		}
-		return p.event(ctx, sc, "member.add", map[string]any{"email": email, "role": role})
+		return p.event(ctx, sc, "member.add", map[string]any{"user_id": id, "role": role})
 	}()
 	if err != nil {
 		_ = sc.End(ctx, false)
