@@ -60,10 +60,11 @@ type User struct {
 	DefaultTenantID *uuid.UUID `json:"-"`
 }
 
-// UserByEmail finds a user by email, case-insensitively.
+// UserByEmail finds a user by email, case-insensitively, through app.user_by_email: the
+// users table's row level security would keep a direct query off the email index.
 func (s *Store) UserByEmail(ctx context.Context, email string) (User, error) {
 	var u User
-	err := s.pool.QueryRow(ctx, `SELECT id, email, name, password_hash, default_tenant_id FROM users WHERE lower(email) = lower($1)`, email).
+	err := s.pool.QueryRow(ctx, `SELECT id, email, name, password_hash, default_tenant_id FROM app.user_by_email($1)`, email).
 		Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.DefaultTenantID)
 	return u, translate(err)
 }
