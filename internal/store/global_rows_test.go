@@ -16,7 +16,7 @@ import (
 // of that tenant with it by cascade, past row level security), nor set any tenant's
 // authorization generation, nor count another tenant's objects, nor list, change or delete
 // another tenant's people (even acting as one, the foreign key refuses to delete a member),
-// nor read, change or queue jobs of another tenant, nor touch another tenant's sessions, nor read the platform
+// nor queue, change or delete jobs of another tenant, nor touch another tenant's sessions, nor read the platform
 // log, nor create a temporary table that would hide a real one from later statements on the
 // pooled connection.
 func TestGlobalRowsOutOfReach(t *testing.T) {
@@ -73,11 +73,14 @@ func TestGlobalRowsOutOfReach(t *testing.T) {
 		{name: "move another tenant's session here", sql: `UPDATE sessions SET active_tenant_id = $2 WHERE id = $1`, args: []any{globexSession, acme}},
 		{name: "delete another tenant's session", sql: `DELETE FROM sessions WHERE id = $1`, args: []any{globexSession}},
 		{name: "read the platform log", sql: `SELECT count(*) FROM platform_events`},
-		{name: "read other tenants' and the platform's jobs", sql: `SELECT count(*) FROM river_job WHERE args->>'tenant_id' IS DISTINCT FROM $1`, args: []any{acme.String()}},
-		{name: "change another tenant's job", sql: `UPDATE river_job SET priority = 4 WHERE args->>'tenant_id' = $1`, args: []any{globex.String()}},
+		{name: "change another tenant's job", sql: `UPDATE river_job SET priority = 4 WHERE args->>'tenant_id' = $1`, args: []any{globex.String()}, wantState: "42501"},
+		{name: "delete the platform's jobs", sql: `DELETE FROM river_job WHERE args->>'tenant_id' IS NULL`, wantState: "42501"},
 		{name: "queue a job in another tenant's name", sql: `INSERT INTO river_job (args, kind, max_attempts, priority, queue, state)
 			VALUES (jsonb_build_object('tenant_id', $1::text), 'tenant.offboard', 5, 1, 'default', 'available')`, args: []any{globex.String()}, wantState: "42501"},
-		{name: "read its own jobs (still allowed)", sql: `SELECT count(*) FROM river_job WHERE queue = 'review'`, wantRows: 1},
+		{name: "queue a platform job", sql: `INSERT INTO river_job (args, kind, max_attempts, priority, queue, state)
+			VALUES ('{}', 'jobs.dispatch', 5, 1, 'default', 'available')`, wantState: "42501"},
+		{name: "queue a job in its own name (still allowed)", sql: `INSERT INTO river_job (args, kind, max_attempts, priority, queue, state, scheduled_at)
+			VALUES (jsonb_build_object('tenant_id', $1::text), 'review.check', 5, 1, 'review', 'scheduled', now() + interval '1 day')`, args: []any{acme.String()}, wantRows: 1},
 		{name: "change its own name (still allowed)", sql: `UPDATE tenants SET name = 'Acme Renamed' WHERE id = $1`, args: []any{acme}, wantRows: 1},
 		{name: "revoke its own session (still allowed)", sql: `UPDATE sessions SET revoked_at = now() WHERE id = $1`, args: []any{acmeSession}, wantRows: 1},
 	}

@@ -66,18 +66,41 @@ func jobMigrateRiver(ctx context.Context, ownerURL string, log io.Writer) error 
 	return jobBindRiver(ctx, lock.Conn())
 }
 
-// jobBindRiverSQL keeps River's jobs out of reach of other tenants' transactions. River itself
-// (fetching, completing, retrying, cleaning up) runs with no tenant bound and sees every job;
-// a transaction bound to a tenant sees, changes and inserts only jobs whose arguments name that
-// tenant. Without it, any tenant's transaction could read other tenants' job arguments and
-// outputs (export bundle paths, deletion certificates) or queue work in their name. It is
-// applied after River's own migrations, which create the table, and again on every run.
+// jobBindRiverSQL keeps a tenant's transaction from queueing, changing or deleting jobs of
+// another tenant (or of the platform): while a tenant is bound, every job row a statement
+// inserts, updates or deletes must name that tenant in its arguments. River itself (fetching,
+// completing, retrying, cleaning up) runs with no tenant bound and is not limited; a worker
+// completing its job inside that job's tenant transaction is within the rule.
+//
+// It is a trigger, not row level security: on a table with row level security the planner may
+// not consult the column statistics for River's non-leakproof filters (state = …), misjudges
+// them, and every fetch reads the whole table. Reads stay open. It is applied after River's own
+// migrations, which create the table, on every migrate run, and is not removed by migrate down.
 const jobBindRiverSQL = `
-ALTER TABLE river_job ENABLE ROW LEVEL SECURITY;
 DROP POLICY IF EXISTS river_job_bound ON river_job;
-CREATE POLICY river_job_bound ON river_job
-  USING ((SELECT app.current_tenant()) IS NULL OR args->>'tenant_id' = (SELECT app.current_tenant())::text)
-  WITH CHECK ((SELECT app.current_tenant()) IS NULL OR args->>'tenant_id' = (SELECT app.current_tenant())::text)`
+DROP POLICY IF EXISTS river_job_read ON river_job;
+DROP POLICY IF EXISTS river_job_update ON river_job;
+DROP POLICY IF EXISTS river_job_delete ON river_job;
+DROP POLICY IF EXISTS river_job_insert_bound ON river_job;
+ALTER TABLE river_job DISABLE ROW LEVEL SECURITY;
+CREATE OR REPLACE FUNCTION app.river_job_bound() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+  bound uuid := app.current_tenant();
+BEGIN
+  IF bound IS NULL THEN
+    RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+  END IF;
+  IF (TG_OP IN ('UPDATE', 'DELETE') AND OLD.args->>'tenant_id' IS DISTINCT FROM bound::text)
+     OR (TG_OP IN ('INSERT', 'UPDATE') AND NEW.args->>'tenant_id' IS DISTINCT FROM bound::text) THEN
+    RAISE EXCEPTION 'a job of another tenant, inside the transaction of tenant %', bound
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+END
+$fn$;
+DROP TRIGGER IF EXISTS river_job_bound ON river_job;
+CREATE TRIGGER river_job_bound BEFORE INSERT OR UPDATE OR DELETE ON river_job
+  FOR EACH ROW EXECUTE FUNCTION app.river_job_bound()`
 
 func jobBindRiver(ctx context.Context, conn *pgx.Conn) error {
 	if _, err := conn.Exec(ctx, jobBindRiverSQL); err != nil {
