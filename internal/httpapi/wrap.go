@@ -7,8 +7,10 @@ import (
 	"crypto/subtle"
 	"errors"
 	"io"
+	"mime"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 
 	"github.com/google/uuid"
@@ -393,13 +395,18 @@ func (g *guardWriter) Unwrap() http.ResponseWriter { return g.w }
 // commits, so a client never sees a success that was rolled back.
 func (s *Server) serveWrite(w http.ResponseWriter, r *http.Request, rt Route, sc *store.Scope) {
 	ctx := r.Context()
+	done, err := receiveBody(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	defer done()
 	if err := sc.Begin(ctx); err != nil {
 		s.refuse(w, r, err)
 		return
 	}
 	noteAccess(w, r, sc.Verified())
 	bw := &bufferedWriter{header: http.Header{}}
-	var err error
 	replayed := false
 	if rt.Creates && r.Header.Get("Idempotency-Key") != "" {
 		replayed, err = s.idempotent(bw, r, rt, sc)
@@ -415,6 +422,51 @@ func (s *Server) serveWrite(w http.ResponseWriter, r *http.Request, rt Route, sc
 		return
 	}
 	bw.flushTo(w)
+}
+
+// receiveBody reads the whole request body before the write transaction opens: a client that
+// sends its body slowly must not hold one of the shared database connections while it does
+// (a few such requests from one tenant would otherwise stall every tenant). The body is kept
+// in memory (at most the edge's 1 MiB limit), or for multipart uploads (up to 10 MiB) in a
+// temporary file that done removes.
+func receiveBody(r *http.Request) (done func(), err error) {
+	done = func() {}
+	if r.Body == nil || r.Body == http.NoBody {
+		return done, nil
+	}
+	readFailed := func(err error) error {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return errValidation("The request body could not be read.")
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); strings.HasPrefix(mt, "multipart/") {
+		f, err := os.CreateTemp("", "tenantd-body-*")
+		if err != nil {
+			return done, err
+		}
+		done = func() {
+			f.Close()
+			os.Remove(f.Name())
+		}
+		if _, err := io.Copy(f, r.Body); err != nil {
+			done()
+			return func() {}, readFailed(err)
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			done()
+			return func() {}, err
+		}
+		r.Body = f
+		return done, nil
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return done, readFailed(err)
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return done, nil
 }
 
 // idempotent runs a creating handler under an Idempotency-Key, scoped to (tenant, user, key).
