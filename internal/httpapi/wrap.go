@@ -189,7 +189,17 @@ func clientIP(r *http.Request) string {
 	if err != nil {
 		return r.RemoteAddr
 	}
-	return host
+	// An IPv6 client is usually given a whole /64: counting each address apart would let one
+	// client rotate through them past every per-IP limit.
+	ip := net.ParseIP(host)
+	switch {
+	case ip == nil:
+		return host
+	case ip.To4() != nil:
+		return ip.To4().String() // also an IPv4 address written as IPv6 (::ffff:a.b.c.d)
+	default:
+		return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
+	}
 }
 
 // noteAccess records the verified identity for logs and the X-User-Id response header.
