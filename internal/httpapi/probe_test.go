@@ -73,3 +73,24 @@ func TestCrossTenantProbesAreRecorded(t *testing.T) {
 		t.Fatalf("platform probe events: %d %v", len(events), err)
 	}
 }
+
+// A flood of probes cannot bury the probed tenant's audit log: a probing tenant gets a
+// limited number of records there (20 at once, then one a minute), however many it sends.
+func TestProbeRecordsAreLimitedPerProber(t *testing.T) {
+	e := newEnv(t)
+	owner := e.login("owner@acme.test", "")
+	foreign := e.demo.Globex.Bookings[0].String()
+	const probes = 35
+	for range probes {
+		mustStatus(t, owner.do("GET", "/api/bookings/"+foreign, nil), http.StatusNotFound, "not_found")
+		time.Sleep(40 * time.Millisecond) // one background check at a time: none is skipped
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for auditActions(t, e, e.demo.Globex.ID)["security.cross_tenant_probe"] < 20 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := auditActions(t, e, e.demo.Globex.ID)["security.cross_tenant_probe"]; n != 20 {
+		t.Fatalf("%d probe records in the probed tenant's log after %d probes, want 20", n, probes)
+	}
+}

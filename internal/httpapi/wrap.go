@@ -303,6 +303,9 @@ func (s *Server) checkProbe(r *http.Request, a *store.Access) {
 			return
 		}
 		s.cfg.Metrics.SecurityEvent("cross_tenant_probe")
+		if ok, _ := s.probeRecords.Allow(a.TenantID.String() + ">" + owner.String()); !ok {
+			return
+		}
 		target := map[string]any{"route": req.Pattern, "object_id": id.String()}
 		if ri := obs.Request(req.Context()); ri != nil {
 			target["request_id"] = ri.RequestID
