@@ -274,6 +274,18 @@ func (s BookingSettings) dayStart(day time.Time) time.Time {
 	return time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, s.location())
 }
 
+// MaxBookingLength is the longest a booking may last (ends_at - starts_at). The database holds
+// every booking to it: migration 00009_filter_indexes.sql adds the CHECK constraint
+// bookings_length_check (ends_at - starts_at <= interval '168 hours'), and the two must change
+// together. slotsOn relies on it to bound its read of a day's bookings from below: were the
+// constraint relaxed alone, a longer booking would be missed by availability.
+//
+// Seven days: an online booking is one service and fits inside one opening day (slots end by
+// closing time, and the API takes services of at most 1440 minutes); a booking made by staff is
+// an appointment, and a week leaves room for a multi-day engagement while keeping the
+// availability read to a week of bookings.
+const MaxBookingLength = 7 * 24 * time.Hour
+
 // slotsOn is the one definition of what may be booked online: on the day that starts at
 // dayStart, every start on the slot grid from the opening minute such that the service fits
 // before closing, not before the minimum notice, and clear (with the buffer on both sides) of
@@ -292,10 +304,15 @@ func (sc *Scope) slotsOn(ctx context.Context, set BookingSettings, svc Service, 
 	if err != nil {
 		return nil, err
 	}
+	// A booking that overlaps the day ends after dayStart and lasts at most MaxBookingLength,
+	// so it starts after dayStart - MaxBookingLength: with that lower bound ($5) the index on
+	// (tenant_id, starts_at) reads at most eight days of bookings, not every earlier booking of
+	// the tenant. ends_at > $2 stays the exact overlap test.
 	busy, err := collect(ctx, sc, `SELECT starts_at, ends_at FROM bookings
-		WHERE tenant_id = $1 AND status <> 'cancelled' AND starts_at < $3 AND ends_at > $2 AND ($4::uuid IS NULL OR id <> $4)
+		WHERE tenant_id = $1 AND status <> 'cancelled' AND starts_at > $5 AND starts_at < $3 AND ends_at > $2
+		  AND ($4::uuid IS NULL OR id <> $4)
 		ORDER BY starts_at`,
-		[]any{sc.TenantID(), dayStart, dayStart.AddDate(0, 0, 1), except}, func(r pgx.Rows) (Slot, error) {
+		[]any{sc.TenantID(), dayStart, dayStart.AddDate(0, 0, 1), except, dayStart.Add(-MaxBookingLength)}, func(r pgx.Rows) (Slot, error) {
 			var s Slot
 			err := r.Scan(&s.StartsAt, &s.EndsAt)
 			return s, err
