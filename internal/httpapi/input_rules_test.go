@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+	"time"
 )
 
 // Values JSON and URLs can carry but no request may: text with a NUL character or invalid
@@ -106,4 +107,22 @@ func TestWebhookPaymentExpiresSiblingSessions(t *testing.T) {
 	if got := status(sessions[1].ID); got != "paid" {
 		t.Fatalf("a late payment on the expired session is %q, want paid", got)
 	}
+}
+
+// A booking lasts at most a week: a longer one is refused naming ends_at, and one of exactly
+// a week is taken.
+func TestBookingLengthIsBounded(t *testing.T) {
+	e := newEnv(t)
+	staff := e.login("staff@acme.test", "")
+	start := time.Now().UTC().AddDate(0, 1, 0).Truncate(time.Hour)
+	body := func(length time.Duration) map[string]any {
+		return map[string]any{"service_id": e.demo.Acme.Services[0], "client_id": e.demo.Acme.Client,
+			"starts_at": start, "ends_at": start.Add(length)}
+	}
+	r := staff.do("POST", "/api/bookings", body(168*time.Hour+time.Minute))
+	mustStatus(t, r, http.StatusUnprocessableEntity, "validation_failed")
+	if !r.namesField("ends_at") {
+		t.Fatalf("the problem does not name ends_at: %s", r.Body)
+	}
+	mustStatus(t, staff.do("POST", "/api/bookings", body(168*time.Hour)), http.StatusCreated)
 }
