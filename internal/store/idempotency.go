@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -74,4 +75,15 @@ func (sc *Scope) RecordIdempotentResponse(ctx context.Context, user uuid.UUID, k
 	_, err := sc.exec(ctx, `INSERT INTO idempotency_keys (tenant_id, id, user_id, key, request_hash, status_code, response_type, response_body)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, sc.TenantID(), NewID(), user, key, requestHash, status, contentType, body)
 	return err
+}
+
+// IdempotencyKeyLifetime is how long the first answer under an Idempotency-Key is kept for
+// replays. A client retries within minutes; keeping answers for ever only grows the table.
+const IdempotencyKeyLifetime = 24 * time.Hour
+
+// ForgetIdempotencyKeys deletes the scope's tenant's keys made before before, and says how many.
+// The tenant's periodic job calls it, with now - IdempotencyKeyLifetime.
+func (sc *Scope) ForgetIdempotencyKeys(ctx context.Context, before time.Time) (int64, error) {
+	tag, err := sc.exec(ctx, `DELETE FROM idempotency_keys WHERE tenant_id = $1 AND created_at < $2`, sc.TenantID(), before)
+	return tag.RowsAffected(), err
 }

@@ -143,10 +143,15 @@ func (w *tenantWorker[T]) Work(ctx context.Context, job *river.Job[T]) (err erro
 }
 
 // runReminders sends the tenant's due reminders and schedules delivery of the e-mails they
-// queued, in the same transaction.
+// queued, in the same transaction, and forgets the tenant's expired Idempotency-Keys.
 func runReminders(ctx context.Context, sc *store.Scope, job *river.Job[RemindersRunArgs]) error {
-	n, err := sc.RunDueReminders(ctx, time.Now())
+	now := time.Now()
+	n, err := sc.RunDueReminders(ctx, now)
 	if err != nil {
+		return err
+	}
+	// The same periodic run retires the tenant's Idempotency-Keys past their lifetime.
+	if _, err := sc.ForgetIdempotencyKeys(ctx, now.Add(-store.IdempotencyKeyLifetime)); err != nil {
 		return err
 	}
 	// Deliver what the run queued, and sweep up messages still pending from earlier (a

@@ -48,6 +48,15 @@ func TestRemindersJobRunsInItsTenantsScope(t *testing.T) {
 	}
 	var outboxBefore int
 	e.scalar(&outboxBefore, `SELECT count(*) FROM outbox_messages WHERE tenant_id = $1`, acme)
+	// Idempotency-Keys past their lifetime, in both tenants, and a fresh one in acme.
+	for _, k := range []struct {
+		tenant uuid.UUID
+		key    string
+		age    time.Duration
+	}{{acme, "expired", store.IdempotencyKeyLifetime + time.Hour}, {acme, "fresh", time.Hour}, {globex, "expired", store.IdempotencyKeyLifetime + time.Hour}} {
+		e.exec(`INSERT INTO idempotency_keys (tenant_id, id, user_id, key, request_hash, created_at) VALUES ($1, $2, $3, $4, '\x00', now() - $5::interval)`,
+			k.tenant, uuid.New(), uuid.New(), k.key, k.age.String())
+	}
 	globexBefore := e.fingerprint(globex)
 
 	id := e.enqueue(acme, queue.RemindersRunArgs{Envelope: queue.Envelope{TenantID: acme}})
@@ -86,6 +95,12 @@ func TestRemindersJobRunsInItsTenantsScope(t *testing.T) {
 		t.Fatalf("outbox deliveries after the run: %d, want 1 for acme", len(deliveries))
 	}
 	e.wait(deliveries[0].ID, rivertype.JobStateCompleted)
+	// The run retired acme's expired key and kept its fresh one; globex's it did not touch.
+	var keys string
+	e.scalar(&keys, `SELECT string_agg(key, ',' ORDER BY key) FROM idempotency_keys WHERE tenant_id = $1 AND key IN ('expired', 'fresh')`, acme)
+	if keys != "fresh" {
+		t.Errorf("acme's idempotency keys after the run: %q, want only the fresh one", keys)
+	}
 	sameFingerprint(t, "globex after acme's reminders ran", globexBefore, e.fingerprint(globex))
 }
 
