@@ -78,3 +78,34 @@ func TestPlatformLogNamesNoEmails(t *testing.T) {
 		t.Fatalf("%d platform events carry an email", leaks)
 	}
 }
+
+// No shared cache may keep or serve a tenant's data to someone else: tenant routes answer
+// no-store, and a public tenant route varies on the caller's credentials and keeps a signed-in
+// caller's answer private.
+func TestAnswersTellCachesWhatIsPersonal(t *testing.T) {
+	e := newEnv(t)
+	owner := e.login("owner@acme.test", "")
+	cases := []struct {
+		name      string
+		caller    *client
+		path      string
+		wantCache string
+		wantVary  string
+	}{
+		{"a tenant route", owner, "/api/bookings", "no-store", ""},
+		{"a public tenant route, anonymous", e.anon().onHost("acme.localhost"), "/api/posts", "", "Cookie, Authorization"},
+		{"a public tenant route, the tenant's staff", owner.onHost("acme.localhost"), "/api/posts", "private, no-store", "Cookie, Authorization"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := tc.caller.do("GET", tc.path, nil)
+			mustStatus(t, r, http.StatusOK)
+			if got := r.Header.Get("Cache-Control"); got != tc.wantCache {
+				t.Errorf("Cache-Control %q, want %q", got, tc.wantCache)
+			}
+			if got := r.Header.Get("Vary"); got != tc.wantVary {
+				t.Errorf("Vary %q, want %q", got, tc.wantVary)
+			}
+		})
+	}
+}

@@ -239,6 +239,8 @@ func authorizer(p auth.Permission) func(*store.Access) error {
 func (s *Server) tenantRoute(rt Route) http.Handler {
 	authorize := authorizer(rt.Permission)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A tenant's data is for its caller alone: no shared cache keeps or serves it.
+		w.Header().Set("Cache-Control", "no-store")
 		c, present, err := s.claim(r)
 		if err == nil && !present {
 			err = s.unauthenticated(r, c)
@@ -578,6 +580,9 @@ func (s *Server) publicRoute(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var sc *store.Scope
 		if rt.HostTenant {
+			// The answer depends on the host and, for the tenant's own staff, on who asks
+			// (drafts): a cache must key it on both, and keep a signed-in caller's to itself.
+			w.Header().Set("Vary", "Cookie, Authorization")
 			var err error
 			if sc, err = s.hostScope(w, r); err != nil {
 				s.refuse(w, r, err)
@@ -615,6 +620,7 @@ func (s *Server) hostScope(w http.ResponseWriter, r *http.Request) (*store.Scope
 			sc := s.store.RequestScope(c, true, nil)
 			if a, err := sc.Verify(ctx); err == nil {
 				noteAccess(w, r, a)
+				w.Header().Set("Cache-Control", "private, no-store")
 				return sc, nil
 			}
 		}
@@ -632,6 +638,7 @@ func (s *Server) hostScope(w http.ResponseWriter, r *http.Request) (*store.Scope
 		return nil, err
 	}
 	noteAccess(w, r, a)
+	w.Header().Set("Cache-Control", "private, no-store")
 	return sc, nil
 }
 
