@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"fmt"
 	"net/http"
 	"time"
 
@@ -17,8 +18,12 @@ func (s *Server) calendarRoutes() []Route {
 	}
 }
 
-// contMaxCalendarRange bounds one calendar request.
-const contMaxCalendarRange = 366 * 24 * time.Hour
+// contMaxCalendarRange and contMaxCalendarEntries bound one calendar request: a year at most,
+// and no more entries than a calendar shows (a busy firm's year asks for a shorter range).
+const (
+	contMaxCalendarRange   = 366 * 24 * time.Hour
+	contMaxCalendarEntries = 2000
+)
 
 func (s *Server) calendar(w http.ResponseWriter, r *http.Request, sc *store.Scope) error {
 	var f fields
@@ -44,9 +49,12 @@ func (s *Server) calendar(w http.ResponseWriter, r *http.Request, sc *store.Scop
 	if err := f.err(); err != nil {
 		return err
 	}
-	items, err := sc.Calendar(r.Context(), *from, *to)
+	items, err := sc.Calendar(r.Context(), *from, *to, contMaxCalendarEntries+1)
 	if err != nil {
 		return err
+	}
+	if len(items) > contMaxCalendarEntries {
+		return errField("to", fmt.Sprintf("the range holds more than %d entries; ask for a shorter one", contMaxCalendarEntries))
 	}
 	if items == nil {
 		items = []store.CalendarEntry{}

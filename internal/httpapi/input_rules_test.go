@@ -126,3 +126,29 @@ func TestBookingLengthIsBounded(t *testing.T) {
 	}
 	mustStatus(t, staff.do("POST", "/api/bookings", body(168*time.Hour)), http.StatusCreated)
 }
+
+// A calendar answer holds at most 2,000 entries: a range holding more is refused, naming to,
+// and a range holding exactly that many is answered whole.
+func TestCalendarEntriesAreBounded(t *testing.T) {
+	e := newEnv(t)
+	owner := e.login("owner@acme.test", "")
+	from := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
+	superExec(t, e, fmt.Sprintf(`INSERT INTO reminders (tenant_id, id, title, due_at, user_id)
+		SELECT '%s', gen_random_uuid(), 'bulk', '%s'::timestamptz + g * interval '1 hour', '%s' FROM generate_series(0, 2000) g`,
+		e.demo.Acme.ID, from.Format(time.RFC3339), e.demo.Acme.Owner))
+	at := func(hours int) string { return url.QueryEscape(from.Add(time.Duration(hours) * time.Hour).Format(time.RFC3339)) }
+	r := owner.do("GET", "/api/admin/calendar?from="+at(0)+"&to="+at(2001), nil)
+	mustStatus(t, r, http.StatusUnprocessableEntity, "validation_failed")
+	if !r.namesField("to") {
+		t.Fatalf("the problem does not name to: %s", r.Body)
+	}
+	r = owner.do("GET", "/api/admin/calendar?from="+at(0)+"&to="+at(2000), nil)
+	mustStatus(t, r, http.StatusOK)
+	var list struct {
+		Items []any `json:"items"`
+	}
+	r.decode(t, &list)
+	if len(list.Items) != 2000 {
+		t.Fatalf("%d entries, want 2000", len(list.Items))
+	}
+}
