@@ -136,7 +136,9 @@ func TestCalendarEntriesAreBounded(t *testing.T) {
 	superExec(t, e, fmt.Sprintf(`INSERT INTO reminders (tenant_id, id, title, due_at, user_id)
 		SELECT '%s', gen_random_uuid(), 'bulk', '%s'::timestamptz + g * interval '1 hour', '%s' FROM generate_series(0, 2000) g`,
 		e.demo.Acme.ID, from.Format(time.RFC3339), e.demo.Acme.Owner))
-	at := func(hours int) string { return url.QueryEscape(from.Add(time.Duration(hours) * time.Hour).Format(time.RFC3339)) }
+	at := func(hours int) string {
+		return url.QueryEscape(from.Add(time.Duration(hours) * time.Hour).Format(time.RFC3339))
+	}
 	r := owner.do("GET", "/api/admin/calendar?from="+at(0)+"&to="+at(2001), nil)
 	mustStatus(t, r, http.StatusUnprocessableEntity, "validation_failed")
 	if !r.namesField("to") {
