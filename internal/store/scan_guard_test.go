@@ -60,7 +60,11 @@ func TestScanGuard(t *testing.T) {
 		{`INSERT INTO work_orders (tenant_id, id, code, title, status)
 			SELECT $1, gen_random_uuid(), 'BULK-' || g, 'bulk', CASE WHEN g % 5000 = 0 THEN 'cancelled' ELSE 'done' END
 			FROM generate_series(1, $2::int) g`, []any{acme.ID, bulk}},
-		{`ANALYZE audit_events, bookings, invoices, expenses, work_orders`, nil},
+		{`INSERT INTO service_requests (tenant_id, id, client_id, title, status, priority)
+			SELECT $1, gen_random_uuid(), $2, 'bulk', CASE WHEN g % 5000 = 0 THEN 'on_hold' ELSE 'completed' END,
+			       CASE WHEN g % 5000 = 1 THEN 'urgent' ELSE 'normal' END
+			FROM generate_series(1, $3::int) g`, []any{acme.ID, acme.Client, bulk}},
+		{`ANALYZE audit_events, bookings, invoices, expenses, work_orders, service_requests`, nil},
 	}
 	for _, g := range grow {
 		if _, err := f.super.Exec(ctx, g.sql, g.args...); err != nil {
@@ -88,6 +92,8 @@ func TestScanGuard(t *testing.T) {
 		{"invoices by status", "ListInvoices", "invoices", []any{acme.ID, nil, nil, "void", false, page}},
 		{"expenses by category", "ListExpenses", "expenses", []any{acme.ID, nil, "scan-guard-rare", "", "", page}},
 		{"work orders by status", "ListWorkOrders", "work_orders", []any{acme.ID, nil, "cancelled", nil, nil, page}},
+		{"service requests by status", "ListServiceRequests", "service_requests", []any{acme.ID, nil, nil, nil, "on_hold", "", page}},
+		{"service requests by priority", "ListServiceRequests", "service_requests", []any{acme.ID, nil, nil, nil, "", "urgent", page}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
