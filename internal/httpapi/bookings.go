@@ -158,7 +158,9 @@ func (b bookingBody) validate(f *fields) {
 // unrestricted (an inactive service, a past appointment being recorded, a time outside the
 // booking page's slots). Everyone else books for themselves, online, and gets only what the
 // public booking page offers: an active service, a time in the future, and exactly one of the
-// slots availability lists (see selfBookingSlot).
+// slots availability lists (see selfBookingSlot). Their booking starts pending, for staff to
+// confirm, unless the booking settings say online bookings need no confirmation
+// (require_confirmation false): then it is confirmed at once.
 func (s *Server) createBookingAs(w http.ResponseWriter, r *http.Request, sc *store.Scope, forSelf bool) error {
 	ctx := r.Context()
 	a := sc.Verified()
@@ -179,7 +181,7 @@ func (s *Server) createBookingAs(w http.ResponseWriter, r *http.Request, sc *sto
 		f.add("client_id", "clients book for themselves")
 	}
 	if !staff && (b.Status != "" && b.Status != "pending") {
-		f.add("status", "new bookings start as pending")
+		f.add("status", "is set by the firm: leave it out (or pending)")
 	}
 	if !staff && b.AssigneeID != nil {
 		f.add("assignee_id", "is set by staff")
@@ -216,11 +218,15 @@ func (s *Server) createBookingAs(w http.ResponseWriter, r *http.Request, sc *sto
 		return err
 	}
 	if !staff {
-		slot, err := s.selfBookingSlot(ctx, sc, in, nil)
+		slot, set, err := s.selfBookingSlot(ctx, sc, in, nil)
 		if err != nil {
 			return err
 		}
 		in.EndsAt = slot.EndsAt
+		if !set.RequireConfirmation {
+			// The firm takes online bookings without confirming them: the slot is the client's.
+			in.Status = "confirmed"
+		}
 	}
 	v, err := sc.CreateBooking(ctx, in)
 	if errors.Is(err, store.ErrNotFound) {
@@ -244,28 +250,28 @@ func (s *Server) createBookingAs(w http.ResponseWriter, r *http.Request, sc *sto
 // refused time is a 422 naming starts_at that says which rule it breaks. Online booking
 // switched off in the booking settings is a 409: it is the firm's current state, not a
 // problem with any field (no starts_at would do) nor a permission the client's role lacks.
-func (s *Server) selfBookingSlot(ctx context.Context, sc *store.Scope, in store.BookingInput, moving *uuid.UUID) (store.Slot, error) {
+func (s *Server) selfBookingSlot(ctx context.Context, sc *store.Scope, in store.BookingInput, moving *uuid.UUID) (store.Slot, store.BookingSettings, error) {
 	svc, err := sc.GetService(ctx, in.ServiceID)
 	if errors.Is(err, store.ErrNotFound) {
-		return store.Slot{}, errField("service_id", "no such service")
+		return store.Slot{}, store.BookingSettings{}, errField("service_id", "no such service")
 	}
 	if err != nil {
-		return store.Slot{}, err
+		return store.Slot{}, store.BookingSettings{}, err
 	}
 	o, err := sc.OfferedSlot(ctx, svc, in.StartsAt, s.now(), moving)
 	if err != nil {
-		return store.Slot{}, err
+		return store.Slot{}, store.BookingSettings{}, err
 	}
 	set := o.Settings
 	why := ""
 	switch o.Refusal {
 	case store.SlotOffered:
 		if !in.EndsAt.IsZero() && !in.EndsAt.Equal(o.Slot.EndsAt) {
-			return store.Slot{}, errField("ends_at", fmt.Sprintf("must be the end of the slot (starts_at + %d minutes), or left out", svc.DurationMinutes))
+			return store.Slot{}, set, errField("ends_at", fmt.Sprintf("must be the end of the slot (starts_at + %d minutes), or left out", svc.DurationMinutes))
 		}
-		return o.Slot, nil
+		return o.Slot, set, nil
 	case store.SlotBookingClosed:
-		return store.Slot{}, errConflict("Online booking is switched off; please contact us to make an appointment.")
+		return store.Slot{}, set, errConflict("Online booking is switched off; please contact us to make an appointment.")
 	case store.SlotTooSoon:
 		why = fmt.Sprintf("is within the minimum notice of %d minutes", set.MinNoticeMinutes)
 	case store.SlotClosedDay:
@@ -280,7 +286,7 @@ func (s *Server) selfBookingSlot(ctx context.Context, sc *store.Scope, in store.
 	default:
 		why = "is no longer free"
 	}
-	return store.Slot{}, errField("starts_at", why+"; see GET /api/bookings/availability for the times offered")
+	return store.Slot{}, set, errField("starts_at", why+"; see GET /api/bookings/availability for the times offered")
 }
 
 // clockMinute writes a minute of the day as HH:MM.
@@ -297,7 +303,8 @@ func (s *Server) portalCreateBooking(w http.ResponseWriter, r *http.Request, sc 
 // putBooking replaces a booking's service, schedule, notes and status. Clients may change only
 // their own bookings, and only to reschedule or cancel: the service, client, request, assignee
 // and confirmation are staff's. A client's reschedule of a confirmed booking makes it pending
-// again, so that staff confirm the new time; a cancelled or completed booking is final for
+// again, so that staff confirm the new time (unless the booking settings say online bookings
+// need no confirmation); a cancelled or completed booking is final for
 // them. The booking stays locked from this read to the commit, so these rules are decided on
 // what is really being replaced.
 func (s *Server) putBooking(w http.ResponseWriter, r *http.Request, sc *store.Scope) error {
@@ -357,11 +364,13 @@ func (s *Server) putBooking(w http.ResponseWriter, r *http.Request, sc *store.Sc
 		if !in.StartsAt.Equal(cur.StartsAt) || !in.EndsAt.IsZero() && !in.EndsAt.Equal(cur.EndsAt) {
 			// A client moves a booking only to a time they could book: one availability
 			// offers, not counting the booking's own current time as taken.
-			slot, err := s.selfBookingSlot(r.Context(), sc, in, &id)
+			slot, set, err := s.selfBookingSlot(r.Context(), sc, in, &id)
 			if err != nil {
 				return err
 			}
 			in.EndsAt = slot.EndsAt
+			// Where online bookings need no confirmation, a move needs none either.
+			in.Reconfirm = set.RequireConfirmation
 		}
 	}
 	v, err := sc.UpdateBooking(r.Context(), id, own, in)

@@ -65,13 +65,15 @@ func TestBookingClientRules(t *testing.T) {
 	}
 
 	cases := []struct {
-		name   string
-		from   string // the booking's status before the change
-		who    *client
-		body   map[string]any
-		status int
-		code   string
-		field  string // the field a 422 must name
+		name string
+		from string // the booking's status before the change
+		// noConfirmation: the booking settings say online bookings need no confirmation.
+		noConfirmation bool
+		who            *client
+		body           map[string]any
+		status         int
+		code           string
+		field          string // the field a 422 must name
 		// After a success: the booking's status, service and start.
 		wantStatus  string
 		wantService uuid.UUID
@@ -83,6 +85,15 @@ func TestBookingClientRules(t *testing.T) {
 		{name: "client reschedules a confirmed booking: pending again", from: "confirmed", who: cl,
 			body:   map[string]any{"service_id": svc, "starts_at": later, "notes": "moved"},
 			status: http.StatusOK, wantStatus: "pending", wantService: svc, wantStart: later},
+		{name: "no confirmation needed: client reschedules a confirmed booking, stays confirmed", from: "confirmed", noConfirmation: true, who: cl,
+			body:   map[string]any{"service_id": svc, "starts_at": later, "notes": "moved"},
+			status: http.StatusOK, wantStatus: "confirmed", wantService: svc, wantStart: later},
+		{name: "no confirmation needed: client reschedules a pending booking, stays pending", from: "pending", noConfirmation: true, who: cl,
+			body:   map[string]any{"service_id": svc, "starts_at": later, "notes": "moved"},
+			status: http.StatusOK, wantStatus: "pending", wantService: svc, wantStart: later},
+		{name: "no confirmation needed: client still may not confirm", from: "pending", noConfirmation: true, who: cl,
+			body:   map[string]any{"service_id": svc, "starts_at": when, "status": "confirmed"},
+			status: http.StatusUnprocessableEntity, code: "validation_failed", field: "status"},
 		{name: "client reschedules a confirmed booking echoing its status: pending again", from: "confirmed", who: cl,
 			body:   map[string]any{"service_id": svc, "starts_at": later, "status": "confirmed"},
 			status: http.StatusOK, wantStatus: "pending", wantService: svc, wantStart: later},
@@ -140,6 +151,10 @@ func TestBookingClientRules(t *testing.T) {
 			id := setup(t, tc.from)
 			// Each case's booking goes when it is done, so the next finds the same slots free.
 			defer superExec(t, e, `DELETE FROM bookings WHERE id = '`+id+`'`)
+			if tc.noConfirmation {
+				superExec(t, e, `UPDATE booking_settings SET require_confirmation = false WHERE tenant_id = $1`, e.demo.Acme.ID)
+				defer superExec(t, e, `UPDATE booking_settings SET require_confirmation = true WHERE tenant_id = $1`, e.demo.Acme.ID)
+			}
 			before := readBookingRow(t, e, id)
 			r := tc.who.do("PUT", "/api/bookings/"+id, tc.body)
 			after := readBookingRow(t, e, id)

@@ -200,7 +200,8 @@ func TestRoleRules(t *testing.T) {
 			t.Fatalf("the booking page offers %s, yet a client may not book it", w.slot.StartsAt)
 		}
 	}
-	booked := func(clientOf func(w *rrWorld) uuid.UUID) func(t *testing.T, w *rrWorld, r *resp) {
+	// bookedAs checks an online booking was made for the client, in the status wanted.
+	bookedAs := func(clientOf func(w *rrWorld) uuid.UUID, want string) func(t *testing.T, w *rrWorld, r *resp) {
 		return func(t *testing.T, w *rrWorld, r *resp) {
 			var b struct {
 				ClientID uuid.UUID `json:"client_id"`
@@ -209,12 +210,22 @@ func TestRoleRules(t *testing.T) {
 				EndsAt   time.Time `json:"ends_at"`
 			}
 			r.decode(t, &b)
-			if b.ClientID != clientOf(w) || b.Status != "pending" {
-				t.Fatalf("booked %s", r.Body)
+			if b.ClientID != clientOf(w) || b.Status != want {
+				t.Fatalf("booked %s, want a %s booking", r.Body, want)
 			}
-			if got := rrBookingStatus(t, w.e, idOf(t, r)); got != "pending" {
-				t.Fatalf("stored booking is %q", got)
+			if got := rrBookingStatus(t, w.e, idOf(t, r)); got != want {
+				t.Fatalf("stored booking is %q, want %q", got, want)
 			}
+		}
+	}
+	booked := func(clientOf func(w *rrWorld) uuid.UUID) func(t *testing.T, w *rrWorld, r *resp) {
+		return bookedAs(clientOf, "pending")
+	}
+	// noConfirmation switches confirmation of online bookings off, then picks the slot.
+	noConfirmation := func(days int) func(t *testing.T, w *rrWorld) {
+		return func(t *testing.T, w *rrWorld) {
+			w.set(t, `UPDATE booking_settings SET require_confirmation = false WHERE tenant_id = $1`)
+			slotFrom(days)(t, w)
 		}
 	}
 	deleteOf := func(id func(w *rrWorld) string) func(w *rrWorld, c *client) *resp {
@@ -303,6 +314,16 @@ func TestRoleRules(t *testing.T) {
 					t.Fatal("the booked slot is still offered")
 				}
 			}},
+		{name: "F2 client books an offered slot where online bookings need no confirmation: confirmed", setup: noConfirmation(7),
+			by: asClient, call: book("/api/bookings", slotBody), status: http.StatusCreated, check: bookedAs(acmeClient, "confirmed")},
+		{name: "F2 client books through the portal where online bookings need no confirmation: confirmed", setup: noConfirmation(8),
+			by: asClient, call: book("/api/portal/bookings", slotBody), status: http.StatusCreated, check: bookedAs(acmeClient, "confirmed")},
+		{name: "F2 client asks for a confirmed booking", setup: slotFrom(7),
+			by: asClient, call: book("/api/bookings", func(w *rrWorld) map[string]any {
+				b := slotBody(w)
+				b["status"] = "confirmed"
+				return b
+			}), status: http.StatusUnprocessableEntity, code: "validation_failed", field: "status"},
 		{name: "F2 client books an offered slot through the portal, naming its end", setup: slotFrom(8),
 			by: asClient, call: book("/api/portal/bookings", func(w *rrWorld) map[string]any {
 				b := slotBody(w)
