@@ -154,13 +154,14 @@ func (b bookingBody) validate(f *fields) {
 
 // createBookingAs creates a booking. Staff on /api/bookings book for the client they name, with
 // the reference checks the service-request and invoice routes make: the client must be an
-// active CLIENT member, and a service request must be that client's. Beyond that staff are
-// unrestricted (an inactive service, a past appointment being recorded, a time outside the
-// booking page's slots). Everyone else books for themselves, online, and gets only what the
-// public booking page offers: an active service, a time in the future, and exactly one of the
-// slots availability lists (see selfBookingSlot). Their booking starts pending, for staff to
-// confirm, unless the booking settings say online bookings need no confirmation
-// (require_confirmation false): then it is confirmed at once.
+// active CLIENT member, a service request must be that client's, and an assignee must be an
+// active team member. Beyond that staff are unrestricted (an inactive service, a past
+// appointment being recorded, a time outside the booking page's slots). Everyone else books
+// for themselves, online, and gets only what the public booking page offers: an active
+// service, a time in the future, and exactly one of the slots availability lists (see
+// selfBookingSlot). Their booking starts pending, for staff to confirm, unless the booking
+// settings say online bookings need no confirmation (require_confirmation false): then it is
+// confirmed at once.
 func (s *Server) createBookingAs(w http.ResponseWriter, r *http.Request, sc *store.Scope, forSelf bool) error {
 	ctx := r.Context()
 	a := sc.Verified()
@@ -197,6 +198,11 @@ func (s *Server) createBookingAs(w http.ResponseWriter, r *http.Request, sc *sto
 	if staff {
 		if err := reqCheckClient(ctx, sc, &f, "client_id", client); err != nil {
 			return err
+		}
+		if in.AssigneeID != nil {
+			if err := reqCheckAssignee(ctx, sc, &f, *in.AssigneeID); err != nil {
+				return err
+			}
 		}
 	} else {
 		if err := reqCheckService(ctx, sc, &f, in.ServiceID, true); err != nil {
@@ -347,6 +353,12 @@ func (s *Server) putBooking(w http.ResponseWriter, r *http.Request, sc *store.Sc
 			f.add("assignee_id", "is set by staff")
 		}
 		b.AssigneeID = cur.AssigneeID
+	} else if b.AssigneeID != nil && (cur.AssigneeID == nil || *b.AssigneeID != *cur.AssigneeID) {
+		// A new assignee must be an active team member; one kept as it was is not checked
+		// again (they may have left since, and the booking still records who had it).
+		if err := reqCheckAssignee(r.Context(), sc, &f, *b.AssigneeID); err != nil {
+			return err
+		}
 	}
 	if err := f.err(); err != nil {
 		return err

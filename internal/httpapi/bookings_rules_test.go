@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"tenantd/internal/store"
 )
 
 // bookingRow is a booking as the database holds it, read as the cluster superuser.
@@ -181,6 +183,85 @@ func TestBookingClientRules(t *testing.T) {
 			}
 			if after.Status != tc.wantStatus || after.Service != tc.wantService || !after.StartsAt.Equal(tc.wantStart) {
 				t.Fatalf("stored %+v, want status %s, service %s, start %s", after, tc.wantStatus, tc.wantService, tc.wantStart)
+			}
+		})
+	}
+}
+
+// Staff may assign a booking only to an active team member of their own tenant, as on service
+// requests and work orders; an assignee kept as it was stays even after they left.
+func TestBookingAssignee(t *testing.T) {
+	e := newEnv(t)
+	owner := e.login("owner@acme.test", "")
+	globexOwner := e.login("owner@globex.test", "")
+	acme := e.demo.Acme
+	svc := acme.Services[0]
+	active := reqTeamMemberOf(t, owner, acme.Staff).ID
+	foreign := reqList[store.TeamMember](t, globexOwner, "/api/admin/team-members")[0].ID
+	r := owner.do("POST", "/api/admin/team-members", map[string]any{"name": "Gone", "active": false})
+	mustStatus(t, r, http.StatusCreated)
+	var gone store.TeamMember
+	r.decode(t, &gone)
+	when := time.Now().UTC().Add(72 * time.Hour).Truncate(time.Hour)
+
+	cases := []struct {
+		name     string
+		assignee any
+		status   int
+	}{
+		{"an active team member", active, http.StatusCreated},
+		{"no assignee", nil, http.StatusCreated},
+		{"an inactive team member", gone.ID, http.StatusUnprocessableEntity},
+		{"another tenant's team member", foreign, http.StatusUnprocessableEntity},
+		{"a random id", uuid.New(), http.StatusUnprocessableEntity},
+	}
+	for _, tc := range cases {
+		t.Run("create: "+tc.name, func(t *testing.T) {
+			var before int
+			contSQL(t, e, `SELECT count(*) FROM bookings`, nil, &before)
+			r := owner.do("POST", "/api/bookings", map[string]any{"service_id": svc, "client_id": acme.Client, "starts_at": when, "assignee_id": tc.assignee})
+			if tc.status != http.StatusCreated {
+				mustInvalid(t, r, "assignee_id")
+				var after int
+				contSQL(t, e, `SELECT count(*) FROM bookings`, nil, &after)
+				if after != before {
+					t.Fatalf("a refused booking was stored: %d bookings, were %d", after, before)
+				}
+				return
+			}
+			mustStatus(t, r, http.StatusCreated)
+		})
+	}
+
+	// A booking assigned to a member who then leaves keeps its assignee through later edits,
+	// but cannot be handed to someone inactive.
+	r = owner.do("POST", "/api/bookings", map[string]any{"service_id": svc, "client_id": acme.Client, "starts_at": when, "assignee_id": active})
+	mustStatus(t, r, http.StatusCreated)
+	id := idOf(t, r)
+	superExec(t, e, `UPDATE team_members SET active = false WHERE id = $1`, active)
+	puts := []struct {
+		name     string
+		assignee any
+		status   int
+		want     *uuid.UUID
+	}{
+		{"keeps the assignee who left", active, http.StatusOK, &active},
+		{"hands it to an inactive member", gone.ID, http.StatusUnprocessableEntity, &active},
+		{"hands it to another tenant's member", foreign, http.StatusUnprocessableEntity, &active},
+		{"unassigns it", nil, http.StatusOK, nil},
+	}
+	for _, tc := range puts {
+		t.Run("update: "+tc.name, func(t *testing.T) {
+			r := owner.do("PUT", "/api/bookings/"+id, map[string]any{"service_id": svc, "starts_at": when, "notes": tc.name, "assignee_id": tc.assignee})
+			if tc.status == http.StatusOK {
+				mustStatus(t, r, http.StatusOK)
+			} else {
+				mustInvalid(t, r, "assignee_id")
+			}
+			var got *uuid.UUID
+			contSQL(t, e, `SELECT assignee_id FROM bookings WHERE id = $1`, []any{id}, &got)
+			if (got == nil) != (tc.want == nil) || got != nil && *got != *tc.want {
+				t.Fatalf("assignee is %v, want %v", got, tc.want)
 			}
 		})
 	}
