@@ -146,6 +146,9 @@ func asProblem(err error) *apiError {
 	if errors.Is(err, store.ErrNotFound) {
 		return errNotFound().(*apiError)
 	}
+	if errors.Is(err, store.ErrTimeout) {
+		return &apiError{status: http.StatusServiceUnavailable, code: CodeUnavailable, detail: "The database took too long to answer; nothing was changed. Please try again.", cause: err}
+	}
 	return &apiError{status: http.StatusInternalServerError, code: CodeInternal, detail: "Something went wrong; the request id identifies it.", cause: err}
 }
 

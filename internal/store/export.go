@@ -123,13 +123,15 @@ func (p *Platform) recordExport(ctx context.Context, id uuid.UUID, res *ExportRe
 }
 
 // platBegin opens a transaction with opts and binds it to tenant, the way a Scope does: the
-// setting dies with the transaction.
+// setting dies with the transaction. It reads or deletes a whole tenant and writes files
+// between statements, so it lifts the connection's timeouts (connectionTimeouts) for itself.
 func platBegin(ctx context.Context, s *Store, tenant uuid.UUID, opts pgx.TxOptions) (pgx.Tx, error) {
 	tx, err := s.pool.BeginTx(ctx, opts)
 	if err != nil {
 		return nil, translate(err)
 	}
-	if _, err := tx.Exec(ctx, `SELECT set_config('app.tenant_id', $1, true), set_config('app.user_id', '', true)`, tenant.String()); err != nil {
+	if _, err := tx.Exec(ctx, `SELECT set_config('app.tenant_id', $1, true), set_config('app.user_id', '', true),
+		set_config('statement_timeout', '0', true), set_config('idle_in_transaction_session_timeout', '0', true)`, tenant.String()); err != nil {
 		_ = tx.Rollback(context.WithoutCancel(ctx))
 		return nil, translate(err)
 	}

@@ -28,6 +28,10 @@ var (
 	// ErrRolledBack: a write transaction was asked to commit after one of its statements had
 	// failed, so PostgreSQL rolled it back instead; nothing of it was kept.
 	ErrRolledBack = errors.New("store: the transaction had failed and was rolled back, not committed")
+	// ErrTimeout: PostgreSQL stopped a statement that ran longer than statement_timeout (or
+	// was cancelled), or a transaction left idle longer than idle_in_transaction_session_timeout
+	// (see connectionTimeouts). Nothing of the transaction was kept.
+	ErrTimeout = errors.New("store: the database stopped a statement or transaction that took too long")
 )
 
 // ConflictError names the constraint that was violated.
@@ -53,21 +57,24 @@ type Store struct {
 	auth    *authCache
 }
 
+// connectionTimeouts bound what one statement, and one transaction left waiting between
+// statements, may hold on the application role's connections: a runaway query or a transaction
+// stuck in Go cannot keep a pooled connection, row locks or a snapshot for ever, for every
+// tenant. Requests and jobs finish far sooner. The whole-tenant paths that legitimately take
+// longer (export, offboarding: platBegin) lift both for their own transaction. A DATABASE_URL
+// that names either setting (?statement_timeout=...) wins.
+var connectionTimeouts = map[string]string{
+	"statement_timeout":                   "30s",
+	"idle_in_transaction_session_timeout": "60s",
+}
+
 // Open connects to url (the application role) and checks that the role cannot bypass row
 // level security: a server connected as a superuser or a BYPASSRLS role would silently void
 // every policy, so it refuses to start instead.
 func Open(ctx context.Context, url string) (*Store, error) {
-	cfg, err := pgxpool.ParseConfig(url)
+	cfg, err := poolConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("parse database url: %w", err)
-	}
-	if cfg.MaxConns < 16 {
-		cfg.MaxConns = 16
-	}
-	cfg.ConnConfig.RuntimeParams["application_name"] = "tenantd"
-	cfg.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
-		registerUUID(conn.TypeMap())
-		return nil
+		return nil, err
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -79,6 +86,29 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// poolConfig is the pool configuration for url: at least 16 connections, tenantd's uuid codec
+// and connectionTimeouts unless url sets them.
+func poolConfig(url string) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	if cfg.MaxConns < 16 {
+		cfg.MaxConns = 16
+	}
+	cfg.ConnConfig.RuntimeParams["application_name"] = "tenantd"
+	for name, value := range connectionTimeouts {
+		if _, set := cfg.ConnConfig.RuntimeParams[name]; !set {
+			cfg.ConnConfig.RuntimeParams[name] = value
+		}
+	}
+	cfg.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
+		registerUUID(conn.TypeMap())
+		return nil
+	}
+	return cfg, nil
 }
 
 func (s *Store) checkRole(ctx context.Context) error {
@@ -145,6 +175,8 @@ func translate(err error) error {
 			return &CheckError{Constraint: strings.TrimSpace(pgErr.Message)}
 		case "22021", "22P05": // text PostgreSQL cannot store (a NUL, invalid UTF-8)
 			return &CheckError{Constraint: strings.TrimSpace(pgErr.Message)}
+		case "57014", "25P03": // statement timeout (or cancelled), idle-in-transaction timeout
+			return fmt.Errorf("%w: %w", ErrTimeout, err)
 		}
 	}
 	return err
