@@ -3,12 +3,15 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
 	"maps"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -939,5 +942,47 @@ func TestPlatOffboardFinishesAfterRowsWereDeleted(t *testing.T) {
 				t.Errorf("finishing again: %v", err)
 			}
 		})
+	}
+}
+
+// A whole tenant's export downloads in full even when it takes longer than the server's write
+// timeout, which bounds every other response.
+func TestPlatExportOutlastsWriteTimeout(t *testing.T) {
+	e, _ := newPlatEnv(t)
+	// A large, incompressible file makes the bundle outgrow the socket buffers, so the server
+	// has to wait for a slow reader.
+	big := make([]byte, 9<<20)
+	if _, err := rand.Read(big); err != nil {
+		t.Fatal(err)
+	}
+	copy(big, "\x89PNG\r\n\x1a\n") // stored as the image it claims to be
+	owner := e.login("owner@acme.test", "")
+	mustStatus(t, owner.contUpload(contPart{name: "file", filename: "big.png", data: big}), http.StatusCreated)
+
+	srv := httptest.NewUnstartedServer(e.api)
+	srv.Config.WriteTimeout = 300 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	req, err := http.NewRequest("GET", srv.URL+"/api/platform/tenants/acme/export", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testOperator)
+	res, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("export answered %d", res.StatusCode)
+	}
+	time.Sleep(time.Second) // a slow download: the server's writes wait for the reader
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("the download was cut short after %d bytes: %v", len(body), err)
+	}
+	_, entries := platCheckBundle(t, body)
+	if len(entries) == 0 {
+		t.Fatal("empty bundle")
 	}
 }

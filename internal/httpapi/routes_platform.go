@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -156,6 +157,7 @@ func (s *Server) offboardPlatformTenant(w http.ResponseWriter, r *http.Request, 
 		w.Header().Set("Preference-Applied", "respond-async")
 		return writeJSON(w, http.StatusAccepted, job)
 	}
+	allowLongWrite(w)
 	cert, err := s.lifecycle().Offboard(r.Context(), r.PathValue("slug"), "")
 	if err != nil {
 		if cert != nil {
@@ -167,6 +169,18 @@ func (s *Server) offboardPlatformTenant(w http.ResponseWriter, r *http.Request, 
 		return err
 	}
 	return writeJSON(w, http.StatusOK, cert)
+}
+
+// wholeTenantWriteTime is how long a response about a whole tenant (its export bundle, a
+// synchronous offboarding's certificate) may take to write: far beyond the server's write
+// timeout, which suits every other route, since a large tenant's bundle takes minutes to build
+// and download.
+const wholeTenantWriteTime = 2 * time.Hour
+
+// allowLongWrite lifts the server's write deadline for this response to wholeTenantWriteTime.
+// A writer without deadlines (a test recorder) has none to lift.
+func allowLongWrite(w http.ResponseWriter) {
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wholeTenantWriteTime))
 }
 
 // pjobPrefersAsync reports whether the request carries the preference respond-async (RFC 7240):
@@ -195,6 +209,7 @@ func (s *Server) exportPlatformTenant(w http.ResponseWriter, r *http.Request, _ 
 	h.Set("Content-Type", "application/gzip")
 	h.Set("Content-Disposition", `attachment; filename="`+t.Slug+`-export.tar.gz"`)
 	h.Set("Cache-Control", "no-store")
+	allowLongWrite(w)
 	if _, err := l.Export(r.Context(), t.Slug, w); err != nil {
 		for k := range h {
 			delete(h, k)
