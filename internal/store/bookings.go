@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/google/uuid"
@@ -148,17 +149,20 @@ func (sc *Scope) DeleteBooking(ctx context.Context, id uuid.UUID, clientID *uuid
 	return nil
 }
 
-// ConfirmBooking marks a pending booking confirmed; a cancelled or completed one is a conflict.
+// ConfirmBooking marks a pending booking confirmed (confirming it again changes nothing); a
+// cancelled or completed one is a conflict. The status is checked by the update itself, so a
+// booking cancelled while this request waited for its row is not confirmed over the
+// cancellation.
 func (sc *Scope) ConfirmBooking(ctx context.Context, id uuid.UUID) (Booking, error) {
-	b, err := sc.GetBooking(ctx, id, nil)
-	if err != nil {
+	b, err := sc.oneBooking(ctx, `UPDATE bookings SET status = 'confirmed', updated_at = now()
+		WHERE tenant_id = $1 AND id = $2 AND status IN ('pending', 'confirmed') RETURNING `+bookingColumns, sc.TenantID(), id)
+	if !errors.Is(err, ErrNotFound) {
 		return b, err
 	}
-	if b.Status != "pending" && b.Status != "confirmed" {
-		return b, &ConflictError{Constraint: "booking_status"}
+	if _, err := sc.GetBooking(ctx, id, nil); err != nil {
+		return b, err
 	}
-	return sc.oneBooking(ctx, `UPDATE bookings SET status = 'confirmed', updated_at = now()
-		WHERE tenant_id = $1 AND id = $2 RETURNING `+bookingColumns, sc.TenantID(), id)
+	return b, &ConflictError{Constraint: "booking_status"}
 }
 
 // BookingStats summarises the tenant's bookings.
