@@ -37,6 +37,11 @@ type Config struct {
 	Reporter *obs.Reporter
 	// TenantMaxRPM caps every tenant's request rate (its thresholds may set a lower one).
 	TenantMaxRPM int
+	// TenantInFlight caps how many of one tenant's requests run at once; 0 means half the
+	// store's connection pool. TenantInFlightWait is how long a request over the cap waits for
+	// a place before its 429 (0 means 5 seconds).
+	TenantInFlight     int
+	TenantInFlightWait time.Duration
 	// ExtraRoutes are appended to the route table (and pass the same wrappers); the shipped
 	// binary sets none. Tests use them to plant fixtures the proofs must catch.
 	ExtraRoutes []Route
@@ -52,6 +57,7 @@ type Server struct {
 	mux     *http.ServeMux
 
 	limits       *tenantLimits
+	inFlight     *tenantInFlight
 	loginByIP    *ratelimit.Limiter
 	loginByEmail *ratelimit.Limiter
 	probeRecords *ratelimit.Limiter // per (probing tenant, probed tenant): records kept of cross-tenant probes
@@ -81,6 +87,11 @@ func New(st *store.Store, cfg Config) *Server {
 		// bury the log. Every probe still counts in the metrics.
 		probeRecords: ratelimit.New(1, 20),
 	}
+	if cfg.TenantInFlight == 0 && st != nil {
+		cfg.TenantInFlight = st.MaxConns() / 2
+		s.cfg.TenantInFlight = cfg.TenantInFlight
+	}
+	s.inFlight = newTenantInFlight(cfg.TenantInFlight, cfg.TenantInFlightWait)
 	if cfg.Metrics != nil && st != nil {
 		st.SetObserver(cfg.Metrics.Scope)
 	}

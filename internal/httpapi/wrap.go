@@ -253,6 +253,12 @@ func (s *Server) tenantRoute(rt Route) http.Handler {
 			s.overLimit(w, r, c, wait)
 			return
 		}
+		release, ok := s.inFlight.acquire(r.Context(), c.TenantID)
+		if !ok {
+			s.tooBusy(w, r, c)
+			return
+		}
+		defer release()
 		readOnly := r.Method == http.MethodGet || r.Method == http.MethodHead
 		sc := s.store.RequestScope(c, readOnly, authorize)
 		sw := &statusWriter{ResponseWriter: w}

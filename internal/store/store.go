@@ -140,6 +140,9 @@ func (s *Store) checkRole(ctx context.Context) error {
 	return nil
 }
 
+// MaxConns is the most connections the pool opens.
+func (s *Store) MaxConns() int { return int(s.pool.Config().MaxConns) }
+
 // Close closes the pool.
 func (s *Store) Close() { s.pool.Close() }
 

@@ -1,0 +1,120 @@
+package httpapi_test
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"tenantd/internal/auth"
+	"tenantd/internal/httpapi"
+)
+
+// One tenant's requests in flight are capped, so a tenant whose requests are stuck cannot take
+// every database connection: over the cap its next request waits for a place and then answers
+// 429 with Retry-After, while other tenants' requests go straight through. A forged credential
+// naming the busy tenant gets its 401, not the tenant's 429. When the stuck requests finish,
+// the tenant is served again.
+func TestTenantInFlightCap(t *testing.T) {
+	e := newEnv(t)
+	e.serve(t, httpapi.Config{TenantInFlight: 2, TenantInFlightWait: 300 * time.Millisecond})
+	owner := e.login("owner@acme.test", "")
+	staff := e.login("staff@acme.test", "")
+	globex := e.login("owner@globex.test", "")
+	forged := e.anon()
+	forged.bearer, _, _ = auth.NewAPIToken(e.demo.Acme.ID) // well formed, never stored
+
+	// Another transaction locks a pending acme booking; two confirmations of it wait for the
+	// lock, holding both of acme's places.
+	ctx := context.Background()
+	super, err := pgx.Connect(ctx, e.db.SuperURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer super.Close(ctx)
+	lockTx, err := super.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	booking := e.demo.Acme.Bookings[0].String()
+	if _, err := lockTx.Exec(ctx, `SELECT 1 FROM bookings WHERE id = $1 FOR UPDATE`, booking); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	stuck := make([]*resp, 2)
+	for i, c := range []*client{owner, staff} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stuck[i] = c.do("POST", "/api/bookings/"+booking+"/confirm", nil)
+		}()
+	}
+	watch, err := pgx.Connect(ctx, e.db.SuperURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Close(ctx)
+	for waiting, tries := 0, 0; waiting < 2; tries++ {
+		if tries == 200 {
+			t.Fatalf("%d requests waiting for the lock, want 2", waiting)
+		}
+		time.Sleep(10 * time.Millisecond)
+		if err := watch.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	cases := []struct {
+		name   string
+		c      *client
+		status int
+		code   string
+	}{
+		{"another tenant is served at once", globex, http.StatusOK, ""},
+		{"the busy tenant's next request waits, then 429", owner, http.StatusTooManyRequests, "rate_limited"},
+		{"a forged credential naming the busy tenant", forged, http.StatusUnauthorized, "unauthenticated"},
+		{"the busy tenant's write waits, then 429", staff, http.StatusTooManyRequests, "rate_limited"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			method, body := "GET", any(nil)
+			if tc.name == "the busy tenant's write waits, then 429" {
+				method, body = "POST", map[string]any{"service_id": e.demo.Acme.Services[0], "client_id": e.demo.Acme.Client,
+					"starts_at": time.Now().UTC().Add(96 * time.Hour).Truncate(time.Hour)}
+			}
+			start := time.Now()
+			r := tc.c.do(method, "/api/bookings", body)
+			took := time.Since(start)
+			mustStatus(t, r, tc.status, tc.code)
+			if tc.status == http.StatusTooManyRequests {
+				if r.Header.Get("Retry-After") == "" {
+					t.Fatal("429 without Retry-After")
+				}
+				if took < 300*time.Millisecond {
+					t.Fatalf("refused after %s, before its wait for a place was over", took)
+				}
+			}
+		})
+	}
+	var n int
+	contSQL(t, e, `SELECT count(*) FROM bookings WHERE tenant_id = $1 AND starts_at > now() + interval '95 hours' AND starts_at < now() + interval '97 hours'`,
+		[]any{e.demo.Acme.ID}, &n)
+	if n != 0 {
+		t.Fatalf("the refused write was stored (%d bookings)", n)
+	}
+
+	if err := lockTx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	for _, r := range stuck {
+		mustStatus(t, r, http.StatusOK) // held, never refused: confirming twice is allowed
+	}
+	mustStatus(t, owner.do("GET", "/api/bookings/"+booking, nil), http.StatusOK)
+	mustStatus(t, owner.do("GET", "/api/bookings/"+uuid.NewString(), nil), http.StatusNotFound, "not_found")
+}
