@@ -278,6 +278,14 @@ func (s BookingSettings) dayStart(day time.Time) time.Time {
 	return time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, s.location())
 }
 
+// clock is the instant the wall clock in the tenant's time zone shows minute (minutes after
+// midnight; 1440 is the next midnight) on the date that starts at dayStart. Opening and closing
+// are clock times, so on a day that daylight saving time makes 23 or 25 hours long they are not
+// a fixed duration after midnight.
+func (s BookingSettings) clock(dayStart time.Time, minute int) time.Time {
+	return time.Date(dayStart.Year(), dayStart.Month(), dayStart.Day(), 0, minute, 0, 0, s.location())
+}
+
 // MaxBookingLength is the longest a booking may last (ends_at - starts_at). The database holds
 // every booking to it: migration 00009_filter_indexes.sql adds the CHECK constraint
 // bookings_length_check (ends_at - starts_at <= interval '168 hours'), and the two must change
@@ -328,8 +336,8 @@ func (sc *Scope) slotsOn(ctx context.Context, set BookingSettings, svc Service, 
 	length := time.Duration(svc.DurationMinutes) * time.Minute
 	step := time.Duration(set.SlotMinutes) * time.Minute
 	earliest := now.Add(time.Duration(set.MinNoticeMinutes) * time.Minute)
-	end := dayStart.Add(time.Duration(set.DayEndMinute) * time.Minute)
-	for t := dayStart.Add(time.Duration(set.DayStartMinute) * time.Minute); !t.Add(length).After(end); t = t.Add(step) {
+	end := set.clock(dayStart, set.DayEndMinute)
+	for t := set.clock(dayStart, set.DayStartMinute); !t.Add(length).After(end); t = t.Add(step) {
 		if t.Before(earliest) {
 			continue
 		}
@@ -396,8 +404,8 @@ func (sc *Scope) OfferedSlot(ctx context.Context, svc Service, start, now time.T
 	}
 	// Not offered; say why, with the first of slotsOn's rules that it breaks.
 	length := time.Duration(svc.DurationMinutes) * time.Minute
-	open := dayStart.Add(time.Duration(set.DayStartMinute) * time.Minute)
-	closing := dayStart.Add(time.Duration(set.DayEndMinute) * time.Minute)
+	open := set.clock(dayStart, set.DayStartMinute)
+	closing := set.clock(dayStart, set.DayEndMinute)
 	switch {
 	case !set.AllowOnlineBooking:
 		out.Refusal = SlotBookingClosed
