@@ -66,6 +66,16 @@ func bookingFilter(r *http.Request) (store.BookingFilter, error) {
 
 var bookingStatuses = []string{"pending", "confirmed", "cancelled", "completed"}
 
+// bookingTransitions are the status changes staff may make through PUT, the same lifecycle the
+// action routes keep: a completed booking is final, and a cancelled one may only be reopened as
+// pending, to be confirmed again (POST .../confirm refuses it as it stands).
+var bookingTransitions = map[string][]string{
+	"pending":   {"confirmed", "cancelled", "completed"},
+	"confirmed": {"pending", "cancelled", "completed"},
+	"cancelled": {"pending"},
+	"completed": {},
+}
+
 func (s *Server) listBookingsFor(w http.ResponseWriter, r *http.Request, sc *store.Scope, own bool) error {
 	p, err := page(r)
 	if err != nil {
@@ -341,6 +351,9 @@ func (s *Server) putBooking(w http.ResponseWriter, r *http.Request, sc *store.Sc
 	}
 	if b.Status == "" {
 		b.Status = cur.Status
+	}
+	if own == nil && b.Status != cur.Status && !slices.Contains(bookingTransitions[cur.Status], b.Status) {
+		return errConflict(fmt.Sprintf("A booking cannot move from %s to %s.", cur.Status, b.Status))
 	}
 	if own != nil {
 		if b.ServiceID != nil && *b.ServiceID != cur.ServiceID {

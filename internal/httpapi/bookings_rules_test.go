@@ -35,7 +35,9 @@ func (b bookingRow) same(o bookingRow) bool {
 
 // A client may reschedule (and so needs staff's confirmation again), annotate or cancel their
 // own booking, but never change its service, confirm it, or touch it once it is cancelled or
-// completed. Staff may change anything, and a confirmed booking they move stays confirmed.
+// completed. Staff may change anything but the lifecycle (a completed booking is final, a
+// cancelled one may only be reopened as pending), and a confirmed booking they move stays
+// confirmed.
 func TestBookingClientRules(t *testing.T) {
 	e := newEnv(t)
 	staff := e.login("staff@acme.test", "")
@@ -146,6 +148,21 @@ func TestBookingClientRules(t *testing.T) {
 		{name: "staff reschedules a confirmed booking: stays confirmed", from: "confirmed", who: staff,
 			body:   map[string]any{"service_id": svc, "starts_at": later},
 			status: http.StatusOK, wantStatus: "confirmed", wantService: svc, wantStart: later},
+		{name: "staff confirms a cancelled booking through PUT", from: "cancelled", who: staff,
+			body:   map[string]any{"service_id": svc, "starts_at": when, "status": "confirmed"},
+			status: http.StatusConflict, code: "conflict"},
+		{name: "staff completes a cancelled booking", from: "cancelled", who: staff,
+			body:   map[string]any{"service_id": svc, "starts_at": when, "status": "completed"},
+			status: http.StatusConflict, code: "conflict"},
+		{name: "staff reopens a completed booking", from: "completed", who: staff,
+			body:   map[string]any{"service_id": svc, "starts_at": when, "status": "pending"},
+			status: http.StatusConflict, code: "conflict"},
+		{name: "staff edits the notes of a completed booking", from: "completed", who: staff,
+			body:   map[string]any{"service_id": svc, "starts_at": when, "notes": "invoiced"},
+			status: http.StatusOK, wantStatus: "completed", wantService: svc, wantStart: when},
+		{name: "staff completes a confirmed booking", from: "confirmed", who: staff,
+			body:   map[string]any{"service_id": svc, "starts_at": when, "status": "completed"},
+			status: http.StatusOK, wantStatus: "completed", wantService: svc, wantStart: when},
 		{name: "staff edits a cancelled booking", from: "cancelled", who: staff,
 			body:   map[string]any{"service_id": other, "starts_at": later, "status": "pending"},
 			status: http.StatusOK, wantStatus: "pending", wantService: other, wantStart: later},
