@@ -13,9 +13,10 @@ import (
 )
 
 // tenantLimits keeps one tenant's traffic from starving the others: each tenant has its own
-// token bucket, and requests over its rate are answered 429 without running their handler,
-// once their claim verified (see overLimit). It also counts each tenant's requests and errors
-// for the platform's usage report.
+// token bucket, and requests over its rate are answered 429, once their claim verified: a
+// request takes its token when it is admitted (admit), and one arriving while the bucket is
+// already empty is refused before any of its work (overLimit). It also counts each tenant's
+// requests and errors for the platform's usage report.
 type tenantLimits struct {
 	bucket *ratelimit.Limiter
 	maxRPM int
@@ -101,11 +102,12 @@ func (s *Server) overLimit(w http.ResponseWriter, r *http.Request, c store.Claim
 	writeProblem(w, r, s.limits.limited(a, wait))
 }
 
-// record charges a verified request to its tenant and counts its outcome.
-func (l *tenantLimits) record(a *store.Access, status int) {
-	if a == nil {
-		return
-	}
+// admit charges a request whose claim just verified to its tenant's budget, before its
+// handler's work is let through: a request the budget cannot pay for is refused with 429 (and
+// counted). Charging at admission, not after the handler ran, is what holds the limit for
+// requests sent all at once: each one in flight takes its own token, so no wave of them gets
+// through on one token's worth of budget.
+func (l *tenantLimits) admit(a *store.Access) error {
 	if a.RequestsPerMinute > 0 {
 		l.mu.Lock()
 		l.rates[a.TenantID] = a.RequestsPerMinute
@@ -115,7 +117,17 @@ func (l *tenantLimits) record(a *store.Access, status int) {
 	if key == "" {
 		key = a.TenantID.String()
 	}
-	l.bucket.AllowN(key, 1, l.rate(a.TenantID))
+	if ok, wait := l.bucket.AllowN(key, 1, l.rate(a.TenantID)); !ok {
+		return l.limited(a, wait)
+	}
+	return nil
+}
+
+// record counts the outcome of a request that was admitted.
+func (l *tenantLimits) record(a *store.Access, status int) {
+	if a == nil {
+		return
+	}
 	u := l.usage(a.TenantID)
 	u.Requests.Add(1)
 	switch {

@@ -69,3 +69,51 @@ func TestNoisyTenantDoesNotStarveOthers(t *testing.T) {
 		t.Fatalf("usage %+v, limited %d", u, limited.Load())
 	}
 }
+
+// A tenant's budget holds however its requests are sent: 50 requests at a limit of 60 a minute
+// (a burst of 10) get about 10 answers, whether they come one after another or all at once.
+// Each request is charged when its claim verifies, before its handler's work is let through.
+func TestTenantLimitHoldsForConcurrentRequests(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		parallel int
+	}{
+		{"one after another", 1},
+		{"all at once", 50},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.serve(t, httpapi.Config{TenantMaxRPM: 60, TenantInFlight: 64})
+			acme := e.login("owner@acme.test", "")
+			const total = 50
+			var served, limited atomic.Int64
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for range tc.parallel {
+				c := acme.onHost("")
+				wg.Go(func() {
+					<-start
+					for range total / tc.parallel {
+						switch r := c.do("GET", "/api/admin/invoices", nil); r.Status {
+						case http.StatusOK:
+							served.Add(1)
+						case http.StatusTooManyRequests:
+							limited.Add(1)
+						default:
+							t.Errorf("answered %d %s", r.Status, r.Body)
+						}
+					}
+				})
+			}
+			close(start)
+			wg.Wait()
+			// The burst, plus what a minute's rate refills while the requests run.
+			if n := served.Load(); n > 12 || n < 10 {
+				t.Errorf("%d of %d requests served at a limit of 60 a minute with a burst of 10", n, total)
+			}
+			if served.Load()+limited.Load() != total {
+				t.Errorf("%d served and %d limited of %d", served.Load(), limited.Load(), total)
+			}
+		})
+	}
+}

@@ -237,7 +237,14 @@ func authorizer(p auth.Permission) func(*store.Access) error {
 // token, host cross-check), check membership, tenant status and permission, and only then let
 // the handler's results or writes through.
 func (s *Server) tenantRoute(rt Route) http.Handler {
-	authorize := authorizer(rt.Permission)
+	permitted := authorizer(rt.Permission)
+	// A verified caller with the permission is then charged to the tenant's budget.
+	authorize := func(a *store.Access) error {
+		if err := permitted(a); err != nil {
+			return err
+		}
+		return s.limits.admit(a)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// A tenant's data is for its caller alone: no shared cache keeps or serves it.
 		w.Header().Set("Cache-Control", "no-store")
