@@ -29,6 +29,7 @@ const (
 	CodeRateLimited       = "rate_limited"
 	CodeInternal          = "internal_error"
 	CodeUnavailable       = "unavailable"
+	CodeMethodNotAllowed  = "method_not_allowed"
 )
 
 var titles = map[string]string{
@@ -47,6 +48,7 @@ var titles = map[string]string{
 	CodeRateLimited:       "Too many requests",
 	CodeInternal:          "Internal server error",
 	CodeUnavailable:       "Service unavailable",
+	CodeMethodNotAllowed:  "Method not allowed",
 }
 
 // Problem is an RFC 9457 problem document.

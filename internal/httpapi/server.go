@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"regexp"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -120,10 +121,40 @@ func buildMux(s *Server, routes []Route) *http.ServeMux {
 	for _, rt := range routes {
 		mux.Handle(rt.Method+" "+rt.Pattern, s.wrap(rt))
 	}
+	var methods []string
+	for _, rt := range routes {
+		if !slices.Contains(methods, rt.Method) {
+			methods = append(methods, rt.Method)
+		}
+	}
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if allowed := allowedMethods(mux, methods, r); len(allowed) > 0 {
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+			writeProblem(w, r, problem(http.StatusMethodNotAllowed, CodeMethodNotAllowed,
+				"This path does not serve "+r.Method+"; it serves "+strings.Join(allowed, ", ")+"."))
+			return
+		}
 		writeProblem(w, r, errNotFound())
 	}))
 	return mux
+}
+
+// allowedMethods lists the methods the route table serves on r's path, for the 405 of a
+// request whose path exists but not with its method. It says nothing about objects: a path
+// is served or not whatever its ids name, as the public OpenAPI document says too.
+func allowedMethods(mux *http.ServeMux, methods []string, r *http.Request) []string {
+	var allowed []string
+	for _, m := range methods {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); pattern != "/" && pattern != "" {
+			allowed = append(allowed, m)
+		}
+	}
+	if slices.Contains(allowed, http.MethodGet) {
+		allowed = append(allowed, http.MethodHead)
+	}
+	return allowed
 }
 
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
