@@ -128,12 +128,17 @@ type pjobWorker[T pjobArgs] struct {
 	log        *slog.Logger
 	outcome    func(kind, outcome string)
 	work       func(ctx context.Context, w *pjobWorker[T], p *store.Platform, job *river.Job[T], bundle string) error
+	// resume, when set, is asked first when the job's bundle already exists: an earlier
+	// attempt of the job may have written it and stopped part-way. handled false leaves the
+	// refusal to replace a file standing.
+	resume func(ctx context.Context, w *pjobWorker[T], p *store.Platform, job *river.Job[T]) (handled bool, err error)
 }
 
 // pjobRegister adds the platform job workers.
 func pjobRegister(workers *river.Workers, st *store.Store, cfg Config) {
 	river.AddWorker(workers, &pjobWorker[TenantExportArgs]{st: st, storageDir: cfg.StorageDir, log: cfg.Logger, outcome: cfg.Outcome, work: pjobExport})
-	river.AddWorker(workers, &pjobWorker[TenantOffboardArgs]{st: st, storageDir: cfg.StorageDir, log: cfg.Logger, outcome: cfg.Outcome, work: pjobOffboard})
+	river.AddWorker(workers, &pjobWorker[TenantOffboardArgs]{st: st, storageDir: cfg.StorageDir, log: cfg.Logger, outcome: cfg.Outcome,
+		work: pjobOffboard, resume: pjobResumeOffboard})
 }
 
 // Timeout: a large tenant takes a while to export; River's default minute is far too short.
@@ -157,11 +162,19 @@ func (w *pjobWorker[T]) Work(ctx context.Context, job *river.Job[T]) (err error)
 		return river.JobCancel(fmt.Errorf("%s job %d names no tenant: platform jobs act on the one tenant their arguments name", job.Kind, job.ID))
 	}
 	bundle, err := pjobCheckBundle(w.storageDir, job.Args.pjobBundle())
+	if errors.Is(err, errBundleExists) && w.resume != nil {
+		if handled, rerr := w.resume(ctx, w, w.st.Platform("jobs"), job); handled {
+			return rerr
+		}
+	}
 	if err != nil {
 		return river.JobCancel(fmt.Errorf("%s job %d refused: %w", job.Kind, job.ID, err))
 	}
 	return w.work(ctx, w, w.st.Platform("jobs"), job, bundle)
 }
+
+// errBundleExists: a job's bundle path names a file that is already there.
+var errBundleExists = errors.New("already exists")
 
 // pjobCheckBundle accepts only a new file directly inside storageDir/exports/ (whose name is no
 // hidden or temporary file's) and returns its cleaned path.
@@ -182,7 +195,7 @@ func pjobCheckBundle(storageDir, path string) (string, error) {
 	}
 	switch _, err := os.Lstat(clean); {
 	case err == nil:
-		return "", fmt.Errorf("bundle_path %s already exists: a bundle never replaces a file", clean)
+		return "", fmt.Errorf("bundle_path %s %w: a bundle never replaces a file", clean, errBundleExists)
 	case !errors.Is(err, fs.ErrNotExist):
 		return "", err
 	}
@@ -259,4 +272,22 @@ func pjobOffboard(ctx context.Context, w *pjobWorker[TenantOffboardArgs], p *sto
 		w.log.WarnContext(ctx, "offboarding finished with errors", "tenant", job.Args.TenantID.String(), "job", job.ID, "error", err.Error())
 	}
 	return river.RecordOutput(ctx, cert)
+}
+
+// pjobResumeOffboard finishes an offboarding that an earlier attempt of this job took as far as
+// deleting the tenant's rows (and putting its bundle in place) before it stopped: the tenant's
+// stored files are removed and the final certificate recorded, as offboarding the former slug
+// again would. With no such offboarding pending it handles nothing, and the job is refused for
+// naming an existing bundle.
+func pjobResumeOffboard(ctx context.Context, w *pjobWorker[TenantOffboardArgs], p *store.Platform, job *river.Job[TenantOffboardArgs]) (bool, error) {
+	cert, err := p.FinishInterruptedOffboarding(context.WithoutCancel(ctx), job.Args.TenantID, "", w.storageDir)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil
+	case err != nil && cert == nil:
+		return true, err
+	case err != nil:
+		w.log.WarnContext(ctx, "offboarding finished with errors", "tenant", job.Args.TenantID.String(), "job", job.ID, "error", err.Error())
+	}
+	return true, river.RecordOutput(ctx, cert)
 }

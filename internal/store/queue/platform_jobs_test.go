@@ -390,3 +390,77 @@ func TestPlatformBeginOffboardingRollsBack(t *testing.T) {
 		t.Errorf("%d audit events of rolled-back changes", n)
 	}
 }
+
+// An offboarding job whose earlier attempt deleted the tenant's rows and put its bundle in
+// place, then stopped before removing the tenant's files, finishes on its retry: the existing
+// bundle is its own, so the retry removes the files and records the final certificate instead
+// of being refused for naming an existing file. With nothing pending, a job naming an existing
+// bundle is still refused.
+func TestPlatformOffboardJobResumes(t *testing.T) {
+	e, dir := pjobNewEnv(t)
+	globex := e.demo.Globex.ID
+	globexDir := filepath.Join(dir, globex.String())
+	files := pjobFiles(t, globexDir)
+	if len(files) == 0 {
+		t.Fatal("fixture has no globex files")
+	}
+	path := pjobBundle(dir, "globex-offboard")
+	var first int64
+	if _, err := e.st.Platform("test").BeginOffboarding(e.ctx, globex, func(ctx context.Context, tx *store.LifecycleTx) error {
+		var err error
+		first, _, err = queue.EnqueueTenantOffboard(ctx, tx, path)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.start(queue.Config{StorageDir: dir})
+	e.wait(first, rivertype.JobStateCompleted)
+
+	// The state an attempt that stopped after the rows leaves: rows gone, bundle in place,
+	// files still there, no final record.
+	for rel, content := range files {
+		p := filepath.Join(globexDir, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.exec(`DELETE FROM platform_events WHERE kind = 'tenant.offboard' AND subject_tenant_id = $1`, globex)
+
+	// The job runs again, as River retries an attempt that never reported back.
+	retry := func() {
+		e.exec(`UPDATE river_job SET state = 'available', finalized_at = NULL, scheduled_at = now(), metadata = metadata - 'output' WHERE id = $1`, first)
+	}
+	retry()
+	row := e.wait(first, rivertype.JobStateCompleted, rivertype.JobStateCancelled)
+	if row.State != rivertype.JobStateCompleted {
+		t.Fatalf("the retry ended %s: %s", row.State, lastError(row))
+	}
+	var cert store.DeletionCertificate
+	if err := json.Unmarshal(row.Output(), &cert); err != nil {
+		t.Fatalf("output %s: %v", row.Output(), err)
+	}
+	if cert.TenantID != globex || cert.Bundle.Path != path || cert.FilesRemoved != int64(len(files)) {
+		t.Errorf("certificate %s", row.Output())
+	}
+	if _, err := os.Stat(globexDir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("globex's files remain: %v", err)
+	}
+	var finals int
+	e.scalar(&finals, `SELECT count(*) FROM platform_events WHERE kind = 'tenant.offboard' AND subject_tenant_id = $1`, globex)
+	if finals != 1 {
+		t.Errorf("%d final records", finals)
+	}
+
+	// Finished: run once more, the job is refused for naming an existing bundle, which stays.
+	retry()
+	row = e.wait(first, rivertype.JobStateCancelled)
+	if msg := lastError(row); !strings.Contains(msg, "already exists") {
+		t.Errorf("a job over a finished offboarding's bundle: %q", msg)
+	}
+	if _, sum := pjobManifest(t, path); sum != cert.Bundle.SHA256 {
+		t.Error("the bundle changed")
+	}
+}
