@@ -1,8 +1,10 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -82,4 +84,60 @@ func countBookings(t *testing.T, e *env) int {
 	var n int
 	contSQL(t, e, `SELECT count(*) FROM bookings`, nil, &n)
 	return n
+}
+
+// A retried upload is the same request whatever multipart boundary the client picks this time
+// (most pick a new one on every attempt): it replays the first answer, Location included, and
+// stores one file. Different content under the same key is still a different request. A
+// replayed post keeps its Location too.
+func TestIdempotentRetriesOfUploadsAndLocations(t *testing.T) {
+	e, dir := contEnv(t)
+	staff := e.login("staff@acme.test", "")
+	upload := func(boundary string, data []byte) *resp {
+		ct, body := contMultipart(contPart{name: "file", filename: "notes.txt", data: data})
+		return staff.do("POST", "/api/uploads", bytes.ReplaceAll(body, []byte(contBoundary), []byte(boundary)),
+			"Content-Type", strings.ReplaceAll(ct, contBoundary, boundary), "Idempotency-Key", "upload-once")
+	}
+	before := len(contFiles(t, dir))
+	first := upload("boundary-of-the-first-attempt", []byte("firm notes"))
+	mustStatus(t, first, http.StatusCreated)
+	cases := []struct {
+		name     string
+		boundary string
+		data     []byte
+		status   int
+		code     string
+	}{
+		{"the same upload with the same boundary", "boundary-of-the-first-attempt", []byte("firm notes"), http.StatusCreated, ""},
+		{"the same upload with a new boundary", "a-new-boundary-9f8e7d", []byte("firm notes"), http.StatusCreated, ""},
+		{"other content under the same key", "a-new-boundary-9f8e7d", []byte("other notes"), http.StatusUnprocessableEntity, "idempotency_key_reused"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := upload(tc.boundary, tc.data)
+			mustStatus(t, r, tc.status, tc.code)
+			if tc.status != http.StatusCreated {
+				return
+			}
+			if r.Header.Get("Idempotent-Replayed") != "true" || !bytes.Equal(r.Body, first.Body) {
+				t.Fatalf("not a replay of the first answer: %s", r.Body)
+			}
+			if loc := r.Header.Get("Location"); loc == "" || loc != first.Header.Get("Location") {
+				t.Fatalf("replayed Location %q, first %q", loc, first.Header.Get("Location"))
+			}
+		})
+	}
+	if n := len(contFiles(t, dir)) - before; n != 1 {
+		t.Fatalf("%d files stored, want 1", n)
+	}
+
+	owner := e.login("owner@acme.test", "")
+	post := map[string]any{"title": "Opening hours", "body": "We are open.", "slug": "opening-hours"}
+	p1 := owner.do("POST", "/api/posts", post, "Idempotency-Key", "post-once")
+	mustStatus(t, p1, http.StatusCreated)
+	p2 := owner.do("POST", "/api/posts", post, "Idempotency-Key", "post-once")
+	mustStatus(t, p2, http.StatusCreated)
+	if p2.Header.Get("Idempotent-Replayed") != "true" || p2.Header.Get("Location") != p1.Header.Get("Location") || p1.Header.Get("Location") == "" {
+		t.Fatalf("replayed post Location %q, first %q", p2.Header.Get("Location"), p1.Header.Get("Location"))
+	}
 }

@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/binary"
 	"errors"
 	"io"
 	"mime"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"os"
@@ -514,10 +516,7 @@ func (s *Server) idempotent(bw *bufferedWriter, r *http.Request, rt Route, sc *s
 		return false, err
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	h := sha256.New()
-	h.Write([]byte(r.Method + " " + r.URL.Path + "?" + r.URL.RawQuery + "\n" + r.Header.Get("Content-Type") + "\n"))
-	h.Write(body)
-	hash := h.Sum(nil)
+	hash := idempotencyHash(r, body)
 	prior, err := sc.ClaimIdempotencyKey(r.Context(), key, hash)
 	if err != nil {
 		return false, err
@@ -527,6 +526,9 @@ func (s *Server) idempotent(bw *bufferedWriter, r *http.Request, rt Route, sc *s
 			return false, problem(http.StatusUnprocessableEntity, CodeIdempotencyReused, "This Idempotency-Key was used with a different request.")
 		}
 		bw.header.Set("Content-Type", prior.ContentType)
+		if prior.Location != "" {
+			bw.header.Set("Location", prior.Location)
+		}
 		bw.header.Set("Idempotent-Replayed", "true")
 		bw.WriteHeader(prior.StatusCode)
 		bw.body.Write(prior.Body)
@@ -543,9 +545,59 @@ func (s *Server) idempotent(bw *bufferedWriter, r *http.Request, rt Route, sc *s
 				return false, err
 			}
 		}
-		return false, sc.SaveIdempotentResponse(r.Context(), key, bw.status(), bw.header.Get("Content-Type"), stored)
+		return false, sc.SaveIdempotentResponse(r.Context(), key, bw.status(), bw.header.Get("Content-Type"), bw.header.Get("Location"), stored)
 	}
 	return false, nil
+}
+
+// idempotencyHash identifies a request for its Idempotency-Key: method, path and query, media
+// type and body. A multipart body counts by its parts (name, file name, type, content), not by
+// its bytes: the boundary between parts is the client's choice and usually new on every
+// attempt, so a retry of the same upload is the same request.
+func idempotencyHash(r *http.Request, body []byte) []byte {
+	h := sha256.New()
+	h.Write([]byte(r.Method + " " + r.URL.Path + "?" + r.URL.RawQuery + "\n"))
+	ct := r.Header.Get("Content-Type")
+	if mt, params, err := mime.ParseMediaType(ct); err == nil && strings.HasPrefix(mt, "multipart/") && params["boundary"] != "" {
+		if parts, ok := multipartDigest(body, params["boundary"]); ok {
+			h.Write([]byte(mt + "\n"))
+			h.Write(parts)
+			return h.Sum(nil)
+		}
+	}
+	h.Write([]byte(ct + "\n"))
+	h.Write(body)
+	return h.Sum(nil)
+}
+
+// multipartDigest hashes a multipart body part by part, each field length-prefixed so that no
+// two different bodies run together into the same bytes. ok false: the body does not parse.
+func multipartDigest(body []byte, boundary string) (sum []byte, ok bool) {
+	h := sha256.New()
+	field := func(b []byte) {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+		h.Write(n[:])
+		h.Write(b)
+	}
+	mr := multipart.NewReader(bytes.NewReader(body), boundary)
+	for {
+		p, err := mr.NextRawPart()
+		if errors.Is(err, io.EOF) {
+			return h.Sum(nil), true
+		}
+		if err != nil {
+			return nil, false
+		}
+		data, err := io.ReadAll(p)
+		if err != nil {
+			return nil, false
+		}
+		field([]byte(p.FormName()))
+		field([]byte(p.FileName()))
+		field([]byte(p.Header.Get("Content-Type")))
+		field(data)
+	}
 }
 
 // bufferedWriter holds a response until the transaction behind it has committed.

@@ -12,6 +12,7 @@ type StoredResponse struct {
 	RequestHash []byte
 	StatusCode  int
 	ContentType string
+	Location    string // the Location header, if the response had one
 	Body        []byte
 }
 
@@ -33,9 +34,9 @@ func (sc *Scope) ClaimIdempotencyKey(ctx context.Context, key string, requestHas
 	}
 	var r StoredResponse
 	var code *int
-	var ctype *string
-	err = sc.queryRow(ctx, `SELECT request_hash, status_code, response_type, response_body FROM idempotency_keys
-		WHERE tenant_id = $1 AND user_id = $2 AND key = $3`, []any{sc.TenantID(), user, key}, &r.RequestHash, &code, &ctype, &r.Body)
+	var ctype, location *string
+	err = sc.queryRow(ctx, `SELECT request_hash, status_code, response_type, response_location, response_body FROM idempotency_keys
+		WHERE tenant_id = $1 AND user_id = $2 AND key = $3`, []any{sc.TenantID(), user, key}, &r.RequestHash, &code, &ctype, &location, &r.Body)
 	if err != nil {
 		return nil, err
 	}
@@ -45,14 +46,17 @@ func (sc *Scope) ClaimIdempotencyKey(ctx context.Context, key string, requestHas
 	if ctype != nil {
 		r.ContentType = *ctype
 	}
+	if location != nil {
+		r.Location = *location
+	}
 	return &r, nil
 }
 
 // SaveIdempotentResponse stores the response given under key, in the same transaction as the
 // effect it describes.
-func (sc *Scope) SaveIdempotentResponse(ctx context.Context, key string, status int, contentType string, body []byte) error {
-	_, err := sc.exec(ctx, `UPDATE idempotency_keys SET status_code = $4, response_type = $5, response_body = $6
-		WHERE tenant_id = $1 AND user_id = $2 AND key = $3`, sc.TenantID(), idempotencyUser(sc), key, status, contentType, body)
+func (sc *Scope) SaveIdempotentResponse(ctx context.Context, key string, status int, contentType, location string, body []byte) error {
+	_, err := sc.exec(ctx, `UPDATE idempotency_keys SET status_code = $4, response_type = $5, response_location = nullif($6, ''), response_body = $7
+		WHERE tenant_id = $1 AND user_id = $2 AND key = $3`, sc.TenantID(), idempotencyUser(sc), key, status, contentType, location, body)
 	return err
 }
 
