@@ -64,6 +64,11 @@ type reqUserBody struct {
 // (no accidental self-lockout, no self-promotion); a caller may neither touch a member whose
 // role is above their own nor grant a role above their own (so an ADMIN cannot make or change
 // an OWNER); and the tenant's last active OWNER can be neither demoted nor revoked.
+//
+// Every rule is decided on the membership as it is now: the row is locked before it is read,
+// so a concurrent change (a revocation, a promotion to owner) has either committed and is
+// seen, or waits for this one. What is written is what was sent, with the rest of the locked
+// row unchanged, so a role change never undoes a revocation that has answered 200.
 func (s *Server) patchUser(w http.ResponseWriter, r *http.Request, sc *store.Scope) error {
 	ctx := r.Context()
 	a := sc.Verified()
@@ -75,7 +80,18 @@ func (s *Server) patchUser(w http.ResponseWriter, r *http.Request, sc *store.Sco
 	if err := decode(r, &b); err != nil {
 		return err
 	}
-	cur, err := sc.GetTenantMember(ctx, id)
+	mine := auth.Role(a.Role)
+	// Only a caller who may change an owner's membership can reach the last-owner rule, and
+	// only then are the owners' memberships locked: first, together with the member's, in
+	// user_id order (LockActiveOwners says why).
+	var owners []uuid.UUID
+	ownersLocked := auth.RoleOwner.AtMost(mine)
+	if ownersLocked {
+		if owners, err = sc.LockActiveOwners(ctx, id); err != nil {
+			return err
+		}
+	}
+	cur, err := sc.LockTenantMember(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -102,7 +118,6 @@ func (s *Server) patchUser(w http.ResponseWriter, r *http.Request, sc *store.Sco
 	if id == a.UserID {
 		return errForbidden("You cannot change your own role or status.")
 	}
-	mine := auth.Role(a.Role)
 	if !auth.Role(cur.Role).AtMost(mine) {
 		return errForbidden("This member's role is above your own; you cannot change their membership.")
 	}
@@ -113,9 +128,9 @@ func (s *Server) patchUser(w http.ResponseWriter, r *http.Request, sc *store.Sco
 		return writeJSON(w, http.StatusOK, cur)
 	}
 	if cur.Role == string(auth.RoleOwner) && cur.Status == "active" && (role != auth.RoleOwner || status != "active") {
-		owners, err := sc.LockActiveOwners(ctx)
-		if err != nil {
-			return err
+		if !ownersLocked {
+			// Unreachable: the rank rule above refuses an owner to a caller below OWNER.
+			return errors.New("httpapi: last-owner rule without the owners' lock")
 		}
 		if !slices.ContainsFunc(owners, func(o uuid.UUID) bool { return o != id }) {
 			return errConflict("This is the tenant's last active owner; make another member owner first.")

@@ -60,17 +60,60 @@ func (sc *Scope) GetTenantMember(ctx context.Context, userID uuid.UUID) (TenantM
 	return items[0], nil
 }
 
+// LockTenantMember is GetTenantMember with the membership row locked until the write
+// transaction ends, so that every rule a change of the membership is decided on (the rank of
+// the member, the last-owner rule) and the role and status written back are those of the row
+// as it is, not as it was before a concurrent change committed. A caller that may need
+// LockActiveOwners as well takes that first: see there for the lock order.
+//
+// The lock is FOR NO KEY UPDATE, the lock UpdateTenantMember's UPDATE takes anyway: it
+// excludes every other change of the membership, yet does not hold up the foreign-key checks
+// of rows that refer to the member (nearly every table refers to memberships), which a
+// FOR UPDATE lock would make wait, and possibly deadlock against a transaction that has
+// already bumped the tenant's authorization generation.
+func (sc *Scope) LockTenantMember(ctx context.Context, userID uuid.UUID) (TenantMember, error) {
+	items, err := collect(ctx, sc, reqMemberSelect+` AND m.user_id = $2 FOR NO KEY UPDATE OF m`, []any{sc.TenantID(), userID}, reqScanMember)
+	if err != nil {
+		return TenantMember{}, err
+	}
+	if len(items) == 0 {
+		return TenantMember{}, ErrNotFound
+	}
+	return items[0], nil
+}
+
 // LockActiveOwners returns the user ids of the tenant's active owners and locks their
 // memberships until the transaction ends, so that two administrators demoting two different
-// owners at once cannot leave the tenant with none.
-func (sc *Scope) LockActiveOwners(ctx context.Context) ([]uuid.UUID, error) {
-	return collect(ctx, sc, `SELECT user_id FROM memberships
-		WHERE tenant_id = $1 AND role = 'OWNER' AND status = 'active' ORDER BY user_id FOR UPDATE`,
-		[]any{sc.TenantID()}, func(r pgx.Rows) (uuid.UUID, error) {
-			var id uuid.UUID
-			err := r.Scan(&id)
-			return id, err
+// owners at once cannot leave the tenant with none. It locks the membership of member too
+// (uuid.Nil for none), whether or not it is an owner, in the same statement and in the same
+// user_id order: a transaction that is about to change member's membership then never holds
+// that row while it waits for an owner's row that another such transaction holds while
+// waiting for member's (which two owners demoting each other, or an owner demoted while a
+// member it names is being promoted, would otherwise do). Lock strength as in
+// LockTenantMember.
+func (sc *Scope) LockActiveOwners(ctx context.Context, member uuid.UUID) ([]uuid.UUID, error) {
+	type row struct {
+		id    uuid.UUID
+		owner bool
+	}
+	rows, err := collect(ctx, sc, `SELECT user_id, role = 'OWNER' AND status = 'active' FROM memberships
+		WHERE tenant_id = $1 AND ((role = 'OWNER' AND status = 'active') OR user_id = $2)
+		ORDER BY user_id FOR NO KEY UPDATE`,
+		[]any{sc.TenantID(), member}, func(r pgx.Rows) (row, error) {
+			var v row
+			err := r.Scan(&v.id, &v.owner)
+			return v, err
 		})
+	if err != nil {
+		return nil, err
+	}
+	var owners []uuid.UUID
+	for _, v := range rows {
+		if v.owner {
+			owners = append(owners, v.id)
+		}
+	}
+	return owners, nil
 }
 
 // UpdateTenantMember sets a member's role and status in this tenant. Because every request
