@@ -163,6 +163,83 @@ func TestConcurrentEditsKeepEachOthersChanges(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "service requests: a client's edit that waited for staff to start the request is refused",
+			setup: func(t *testing.T, e *env) run {
+				staff := e.login("staff@acme.test", "")
+				client := e.login("client@acme.test", "")
+				r := client.do("POST", "/api/portal/service-requests", map[string]any{"title": "Tax return", "description": "2029"})
+				mustStatus(t, r, http.StatusCreated)
+				id := concID(t, r)
+				return run{
+					lockSQL:  concRowLock("service_requests"),
+					lockArgs: []any{e.demo.Acme.ID, id},
+					first:    concCall{staff, "PATCH", "/api/admin/service-requests/" + id.String() + "/status", map[string]any{"status": "in_progress"}},
+					second:   concCall{client, "PATCH", "/api/portal/service-requests/" + id.String(), map[string]any{"title": "Tax return AND audit"}},
+					check: func(t *testing.T, r1, r2 *resp) {
+						mustStatus(t, r1, http.StatusOK)
+						mustStatus(t, r2, http.StatusConflict, "conflict")
+						var status, title string
+						contSQL(t, e, `SELECT status, title FROM service_requests WHERE id = $1`, []any{id}, &status, &title)
+						if status != "in_progress" || title != "Tax return" {
+							t.Errorf("stored status %q title %q, want in_progress and the title unchanged", status, title)
+						}
+					},
+				}
+			},
+		},
+		{
+			name: "service requests: a client's title edit keeps staff's priority change",
+			setup: func(t *testing.T, e *env) run {
+				staff := e.login("staff@acme.test", "")
+				client := e.login("client@acme.test", "")
+				r := client.do("POST", "/api/portal/service-requests", map[string]any{"title": "Payroll", "description": "monthly"})
+				mustStatus(t, r, http.StatusCreated)
+				id := concID(t, r)
+				return run{
+					lockSQL:  concRowLock("service_requests"),
+					lockArgs: []any{e.demo.Acme.ID, id},
+					first:    concCall{staff, "PATCH", "/api/admin/service-requests/" + id.String(), map[string]any{"priority": "urgent"}},
+					second:   concCall{client, "PATCH", "/api/portal/service-requests/" + id.String(), map[string]any{"title": "Payroll (March)"}},
+					check: func(t *testing.T, r1, r2 *resp) {
+						mustStatus(t, r1, http.StatusOK)
+						mustStatus(t, r2, http.StatusOK)
+						var priority, title string
+						contSQL(t, e, `SELECT priority, title FROM service_requests WHERE id = $1`, []any{id}, &priority, &title)
+						if priority != "urgent" || title != "Payroll (March)" {
+							t.Errorf("both PATCHes answered 200; stored priority %q title %q", priority, title)
+						}
+					},
+				}
+			},
+		},
+		{
+			name: "service requests: setting the status another member of staff has just set is a no-op, not a conflict",
+			setup: func(t *testing.T, e *env) run {
+				owner := e.login("owner@acme.test", "")
+				staff := e.login("staff@acme.test", "")
+				client := e.login("client@acme.test", "")
+				r := client.do("POST", "/api/portal/service-requests", map[string]any{"title": "Bookkeeping"})
+				mustStatus(t, r, http.StatusCreated)
+				id := concID(t, r)
+				path := "/api/admin/service-requests/" + id.String() + "/status"
+				return run{
+					lockSQL:  concRowLock("service_requests"),
+					lockArgs: []any{e.demo.Acme.ID, id},
+					first:    concCall{staff, "PATCH", path, map[string]any{"status": "in_progress"}},
+					second:   concCall{owner, "PATCH", path, map[string]any{"status": "in_progress"}},
+					check: func(t *testing.T, r1, r2 *resp) {
+						mustStatus(t, r1, http.StatusOK)
+						mustStatus(t, r2, http.StatusOK)
+						var status string
+						contSQL(t, e, `SELECT status FROM service_requests WHERE id = $1`, []any{id}, &status)
+						if status != "in_progress" {
+							t.Errorf("stored status %q", status)
+						}
+					},
+				}
+			},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -283,7 +283,9 @@ func reqInput(v store.ServiceRequest) store.ServiceRequestInput {
 
 // patchServiceRequest changes a request's content. The client, status and assignee are not
 // changed here: a request never moves to another client, and status and assignment have their
-// own routes with their own rules and permissions.
+// own routes with their own rules and permissions. The request is read locked, so the fields
+// a PATCH does not send are written back as they are, not as they were before a concurrent
+// change (a client's edit, another member of staff's) committed.
 func (s *Server) patchServiceRequest(w http.ResponseWriter, r *http.Request, sc *store.Scope) error {
 	ctx := r.Context()
 	id, err := pathID(r, "id")
@@ -294,7 +296,7 @@ func (s *Server) patchServiceRequest(w http.ResponseWriter, r *http.Request, sc 
 	if err := decode(r, &b); err != nil {
 		return err
 	}
-	cur, err := sc.GetServiceRequest(ctx, id, nil)
+	cur, err := sc.GetServiceRequestForUpdate(ctx, id, nil)
 	if err != nil {
 		return err
 	}
@@ -357,7 +359,8 @@ type reqAssignBody struct {
 }
 
 // assignServiceRequest sets the request's assignee to an active team member, or clears it
-// with null. A finished request keeps the assignee it finished with.
+// with null. A finished request keeps the assignee it finished with. The request is read
+// locked, so that rule and the audited previous assignee are those of the request as it is.
 func (s *Server) assignServiceRequest(w http.ResponseWriter, r *http.Request, sc *store.Scope) error {
 	ctx := r.Context()
 	id, err := pathID(r, "id")
@@ -368,7 +371,7 @@ func (s *Server) assignServiceRequest(w http.ResponseWriter, r *http.Request, sc
 	if err := decode(r, &b); err != nil {
 		return err
 	}
-	cur, err := sc.GetServiceRequest(ctx, id, nil)
+	cur, err := sc.GetServiceRequestForUpdate(ctx, id, nil)
 	if err != nil {
 		return err
 	}
@@ -410,7 +413,9 @@ type reqStatusBody struct {
 	Status *string `json:"status"`
 }
 
-// setServiceRequestStatus moves a request along its workflow (reqTransitions).
+// setServiceRequestStatus moves a request along its workflow (reqTransitions). The request is
+// read locked, so the transition is checked against the status it has now: setting the status
+// a concurrent request has just set is the no-op a retry is, not a conflict.
 func (s *Server) setServiceRequestStatus(w http.ResponseWriter, r *http.Request, sc *store.Scope) error {
 	ctx := r.Context()
 	id, err := pathID(r, "id")
@@ -421,7 +426,7 @@ func (s *Server) setServiceRequestStatus(w http.ResponseWriter, r *http.Request,
 	if err := decode(r, &b); err != nil {
 		return err
 	}
-	cur, err := sc.GetServiceRequest(ctx, id, nil)
+	cur, err := sc.GetServiceRequestForUpdate(ctx, id, nil)
 	if err != nil {
 		return err
 	}
@@ -543,7 +548,9 @@ func (s *Server) getPortalServiceRequest(w http.ResponseWriter, r *http.Request,
 }
 
 // patchPortalServiceRequest lets a client change the title and description of their own
-// request while it is still new, or cancel it (while it is not finished).
+// request while it is still new, or cancel it (while it is not finished). The request is read
+// locked, so an edit that waited for staff's change of the status is refused once the request
+// is being handled, and one that waited for staff's change of the priority keeps it.
 func (s *Server) patchPortalServiceRequest(w http.ResponseWriter, r *http.Request, sc *store.Scope) error {
 	ctx := r.Context()
 	a := sc.Verified()
@@ -556,7 +563,7 @@ func (s *Server) patchPortalServiceRequest(w http.ResponseWriter, r *http.Reques
 		return err
 	}
 	own := &a.UserID
-	cur, err := sc.GetServiceRequest(ctx, id, own)
+	cur, err := sc.GetServiceRequestForUpdate(ctx, id, own)
 	if err != nil {
 		return err
 	}

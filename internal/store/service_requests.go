@@ -67,6 +67,17 @@ func (sc *Scope) GetServiceRequest(ctx context.Context, id uuid.UUID, clientID *
 		WHERE tenant_id = $1 AND id = $2 AND ($3::uuid IS NULL OR client_id = $3)`, sc.TenantID(), id, clientID)
 }
 
+// GetServiceRequestForUpdate is GetServiceRequest inside a write transaction, with the row
+// locked until the transaction ends: a change decided on what it returned (a client's edit
+// allowed only while the request is new, the fields a PATCH did not send and writes back)
+// cannot be based on a status, priority or assignee that another request is changing at the
+// same moment. clientID limits it as in GetServiceRequest, and another client's request is
+// neither returned nor locked.
+func (sc *Scope) GetServiceRequestForUpdate(ctx context.Context, id uuid.UUID, clientID *uuid.UUID) (ServiceRequest, error) {
+	return sc.oneServiceRequest(ctx, `SELECT `+reqServiceRequestColumns+` FROM service_requests
+		WHERE tenant_id = $1 AND id = $2 AND ($3::uuid IS NULL OR client_id = $3) FOR UPDATE`, sc.TenantID(), id, clientID)
+}
+
 // ServiceRequestInput is the writable content of a service request. Status and assignee have
 // their own operations, because they follow their own rules and permissions.
 type ServiceRequestInput struct {
