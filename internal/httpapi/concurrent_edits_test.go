@@ -164,6 +164,56 @@ func TestConcurrentEditsKeepEachOthersChanges(t *testing.T) {
 			},
 		},
 		{
+			name: "expenses: a PATCH of the amount keeps a concurrent PATCH of the description",
+			setup: func(t *testing.T, e *env) run {
+				owner := e.login("owner@acme.test", "")
+				staff := e.login("staff@acme.test", "")
+				r := owner.do("POST", "/api/admin/expenses", map[string]any{"description": "Taxi", "category": "travel", "amount_cents": 1000, "incurred_on": "2030-03-04"})
+				mustStatus(t, r, http.StatusCreated)
+				id := concID(t, r)
+				return run{
+					lockSQL:  concRowLock("expenses"),
+					lockArgs: []any{e.demo.Acme.ID, id},
+					first:    concCall{owner, "PATCH", "/api/admin/expenses/" + id.String(), map[string]any{"description": "Taxi to client site"}},
+					second:   concCall{staff, "PATCH", "/api/admin/expenses/" + id.String(), map[string]any{"amount_cents": 2500}},
+					check: func(t *testing.T, r1, r2 *resp) {
+						mustStatus(t, r1, http.StatusOK)
+						mustStatus(t, r2, http.StatusOK)
+						var desc string
+						var amount int64
+						contSQL(t, e, `SELECT description, amount_cents FROM expenses WHERE id = $1`, []any{id}, &desc, &amount)
+						if desc != "Taxi to client site" || amount != 2500 {
+							t.Errorf("both PATCHes answered 200; stored description %q amount %d", desc, amount)
+						}
+					},
+				}
+			},
+		},
+		{
+			name: "services: a rename that waited for a deactivation keeps the service inactive",
+			setup: func(t *testing.T, e *env) run {
+				owner := e.login("owner@acme.test", "")
+				admin := e.login("consultant@demo.test", "acme")
+				id := e.demo.Acme.Services[0]
+				return run{
+					lockSQL:  concRowLock("services"),
+					lockArgs: []any{e.demo.Acme.ID, id},
+					first:    concCall{owner, "PATCH", "/api/admin/services/" + id.String(), map[string]any{"active": false}},
+					second:   concCall{admin, "PATCH", "/api/admin/services/" + id.String(), map[string]any{"name": "Renamed"}},
+					check: func(t *testing.T, r1, r2 *resp) {
+						mustStatus(t, r1, http.StatusOK)
+						mustStatus(t, r2, http.StatusOK)
+						var active bool
+						var name string
+						contSQL(t, e, `SELECT active, name FROM services WHERE id = $1`, []any{id}, &active, &name)
+						if active || name != "Renamed" {
+							t.Errorf("both PATCHes answered 200; stored active=%v name=%q", active, name)
+						}
+					},
+				}
+			},
+		},
+		{
 			name: "service requests: a client's edit that waited for staff to start the request is refused",
 			setup: func(t *testing.T, e *env) run {
 				staff := e.login("staff@acme.test", "")
@@ -264,6 +314,64 @@ func TestConcurrentEditsRaceFreely(t *testing.T) {
 		name  string
 		setup func(t *testing.T, e *env) func(t *testing.T, i int) round
 	}{
+		{
+			name: "expenses: PATCHes of the description and of the amount",
+			setup: func(t *testing.T, e *env) func(t *testing.T, i int) round {
+				owner := e.login("owner@acme.test", "")
+				staff := e.login("staff@acme.test", "")
+				return func(t *testing.T, i int) round {
+					r := owner.do("POST", "/api/admin/expenses", map[string]any{"description": "Taxi", "amount_cents": 1000, "incurred_on": "2030-03-04"})
+					mustStatus(t, r, http.StatusCreated)
+					id := concID(t, r)
+					desc := fmt.Sprintf("d%d", i)
+					return round{
+						first:  concCall{owner, "PATCH", "/api/admin/expenses/" + id.String(), map[string]any{"description": desc}},
+						second: concCall{staff, "PATCH", "/api/admin/expenses/" + id.String(), map[string]any{"amount_cents": 2500}},
+						check: func(r1, r2 *resp) string {
+							if r1.Status != http.StatusOK || r2.Status != http.StatusOK {
+								return fmt.Sprintf("answered %d and %d", r1.Status, r2.Status)
+							}
+							var d string
+							var a int64
+							contSQL(t, e, `SELECT description, amount_cents FROM expenses WHERE id = $1`, []any{id}, &d, &a)
+							if d != desc || a != 2500 {
+								return fmt.Sprintf("stored description %q amount %d", d, a)
+							}
+							return ""
+						},
+					}
+				}
+			},
+		},
+		{
+			name: "services: a deactivation and a rename",
+			setup: func(t *testing.T, e *env) func(t *testing.T, i int) round {
+				owner := e.login("owner@acme.test", "")
+				admin := e.login("consultant@demo.test", "acme")
+				return func(t *testing.T, i int) round {
+					r := owner.do("POST", "/api/admin/services", map[string]any{"slug": fmt.Sprintf("race-%d", i), "name": "Race"})
+					mustStatus(t, r, http.StatusCreated)
+					id := concID(t, r)
+					name := fmt.Sprintf("Race %d", i)
+					return round{
+						first:  concCall{owner, "PATCH", "/api/admin/services/" + id.String(), map[string]any{"active": false}},
+						second: concCall{admin, "PATCH", "/api/admin/services/" + id.String(), map[string]any{"name": name}},
+						check: func(r1, r2 *resp) string {
+							if r1.Status != http.StatusOK || r2.Status != http.StatusOK {
+								return fmt.Sprintf("answered %d and %d", r1.Status, r2.Status)
+							}
+							var active bool
+							var n string
+							contSQL(t, e, `SELECT active, name FROM services WHERE id = $1`, []any{id}, &active, &n)
+							if active || n != name {
+								return fmt.Sprintf("stored active=%v name %q", active, n)
+							}
+							return ""
+						},
+					}
+				}
+			},
+		},
 		{
 			name: "users: two owners demote each other",
 			setup: func(t *testing.T, e *env) func(t *testing.T, i int) round {

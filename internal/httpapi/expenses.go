@@ -130,6 +130,8 @@ func (s *Server) createExpense(w http.ResponseWriter, r *http.Request, sc *store
 	return writeJSON(w, http.StatusCreated, v)
 }
 
+// patchExpense changes the fields sent and keeps the others. The expense is read locked, so the
+// fields kept are the stored ones even when another PATCH changed them a moment before.
 func (s *Server) patchExpense(w http.ResponseWriter, r *http.Request, sc *store.Scope) error {
 	id, err := pathID(r, "id")
 	if err != nil {
@@ -139,7 +141,7 @@ func (s *Server) patchExpense(w http.ResponseWriter, r *http.Request, sc *store.
 	if err := decode(r, &b); err != nil {
 		return err
 	}
-	cur, err := sc.GetExpense(r.Context(), id)
+	cur, err := sc.GetExpenseForUpdate(r.Context(), id)
 	if err != nil {
 		return err
 	}

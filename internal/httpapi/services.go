@@ -163,6 +163,9 @@ func slugConflict(err error, detail string) error {
 	return err
 }
 
+// patchService changes the fields sent and keeps the others. The service is read locked, so the
+// fields kept are the stored ones: a rename that waited for a deactivation keeps the service
+// inactive.
 func (s *Server) patchService(w http.ResponseWriter, r *http.Request, sc *store.Scope) error {
 	id, err := pathID(r, "id")
 	if err != nil {
@@ -172,7 +175,7 @@ func (s *Server) patchService(w http.ResponseWriter, r *http.Request, sc *store.
 	if err := decode(r, &b); err != nil {
 		return err
 	}
-	cur, err := sc.GetService(r.Context(), id)
+	cur, err := sc.GetServiceForUpdate(r.Context(), id)
 	if err != nil {
 		return err
 	}

@@ -71,6 +71,13 @@ func (sc *Scope) GetExpense(ctx context.Context, id uuid.UUID) (Expense, error) 
 	return sc.oneExpense(ctx, `SELECT `+billExpenseColumns+` FROM expenses WHERE tenant_id = $1 AND id = $2`, sc.TenantID(), id)
 }
 
+// GetExpenseForUpdate is GetExpense inside a write transaction, with the row locked until the
+// transaction ends: a PATCH writes back the fields it was not sent as they are, not as they
+// were before a concurrent PATCH of other fields committed.
+func (sc *Scope) GetExpenseForUpdate(ctx context.Context, id uuid.UUID) (Expense, error) {
+	return sc.oneExpense(ctx, `SELECT `+billExpenseColumns+` FROM expenses WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, sc.TenantID(), id)
+}
+
 // CreateExpense records an expense; its creator must be a member of this tenant (composite
 // foreign key).
 func (sc *Scope) CreateExpense(ctx context.Context, in ExpenseInput) (Expense, error) {

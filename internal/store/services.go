@@ -53,6 +53,13 @@ func (sc *Scope) GetService(ctx context.Context, id uuid.UUID) (Service, error) 
 	return sc.oneService(ctx, `SELECT `+serviceColumns+` FROM services WHERE tenant_id = $1 AND id = $2`, sc.TenantID(), id)
 }
 
+// GetServiceForUpdate is GetService inside a write transaction, with the row locked until the
+// transaction ends: a PATCH writes back the fields it was not sent as they are, so a rename
+// that waited for a concurrent deactivation leaves the service inactive (and unbookable).
+func (sc *Scope) GetServiceForUpdate(ctx context.Context, id uuid.UUID) (Service, error) {
+	return sc.oneService(ctx, `SELECT `+serviceColumns+` FROM services WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, sc.TenantID(), id)
+}
+
 // GetServiceBySlug returns one service by its per-tenant slug.
 func (sc *Scope) GetServiceBySlug(ctx context.Context, slug string, activeOnly bool) (Service, error) {
 	return sc.oneService(ctx, `SELECT `+serviceColumns+` FROM services WHERE tenant_id = $1 AND slug = $2 AND (active OR NOT $3)`,
