@@ -290,6 +290,32 @@ func TestConcurrentEditsKeepEachOthersChanges(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "work orders: a PUT without a status keeps the status a concurrent PUT set",
+			setup: func(t *testing.T, e *env) run {
+				owner := e.login("owner@acme.test", "")
+				staff := e.login("staff@acme.test", "")
+				r := staff.do("POST", "/api/admin/work-orders", map[string]any{"code": "WO-1", "title": "File"})
+				mustStatus(t, r, http.StatusCreated)
+				id := concID(t, r)
+				path := "/api/admin/work-orders/" + id.String()
+				return run{
+					lockSQL:  concRowLock("work_orders"),
+					lockArgs: []any{e.demo.Acme.ID, id},
+					first:    concCall{staff, "PUT", path, map[string]any{"code": "WO-1", "title": "File", "status": "done"}},
+					second:   concCall{owner, "PUT", path, map[string]any{"code": "WO-1", "title": "File taxes"}},
+					check: func(t *testing.T, r1, r2 *resp) {
+						mustStatus(t, r1, http.StatusOK)
+						mustStatus(t, r2, http.StatusOK)
+						var status, title string
+						contSQL(t, e, `SELECT status, title FROM work_orders WHERE id = $1`, []any{id}, &status, &title)
+						if status != "done" || title != "File taxes" {
+							t.Errorf("both PUTs answered 200; stored status %q title %q", status, title)
+						}
+					},
+				}
+			},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -171,6 +171,8 @@ func (s *Server) createWorkOrder(w http.ResponseWriter, r *http.Request, sc *sto
 	return writeJSON(w, http.StatusCreated, v)
 }
 
+// putWorkOrder replaces a work order; an absent status keeps the stored one. The work order is
+// read locked, so a PUT that waited for another one that changed the status keeps that status.
 func (s *Server) putWorkOrder(w http.ResponseWriter, r *http.Request, sc *store.Scope) error {
 	ctx := r.Context()
 	id, err := pathID(r, "id")
@@ -181,7 +183,7 @@ func (s *Server) putWorkOrder(w http.ResponseWriter, r *http.Request, sc *store.
 	if err := decode(r, &b); err != nil {
 		return err
 	}
-	cur, err := sc.GetWorkOrder(ctx, id)
+	cur, err := sc.GetWorkOrderForUpdate(ctx, id)
 	if err != nil {
 		return err
 	}

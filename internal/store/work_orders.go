@@ -64,6 +64,14 @@ func (sc *Scope) GetWorkOrder(ctx context.Context, id uuid.UUID) (WorkOrder, err
 	return sc.oneWorkOrder(ctx, `SELECT `+reqWorkOrderColumns+` FROM work_orders WHERE tenant_id = $1 AND id = $2`, sc.TenantID(), id)
 }
 
+// GetWorkOrderForUpdate is GetWorkOrder inside a write transaction, with the row locked until
+// the transaction ends: what a PUT keeps when it does not send it (the status), and the
+// references it does not check again because they stay what they were, are the stored ones,
+// not those from before a concurrent PUT committed.
+func (sc *Scope) GetWorkOrderForUpdate(ctx context.Context, id uuid.UUID) (WorkOrder, error) {
+	return sc.oneWorkOrder(ctx, `SELECT `+reqWorkOrderColumns+` FROM work_orders WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, sc.TenantID(), id)
+}
+
 // WorkOrderInput is the writable part of a work order.
 type WorkOrderInput struct {
 	Code             string
