@@ -316,6 +316,33 @@ func TestConcurrentEditsKeepEachOthersChanges(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "team members: a PUT without active that waited for a deactivation keeps the member inactive",
+			setup: func(t *testing.T, e *env) run {
+				owner := e.login("owner@acme.test", "")
+				admin := e.login("consultant@demo.test", "acme")
+				r := owner.do("POST", "/api/admin/team-members", map[string]any{"name": "Robin"})
+				mustStatus(t, r, http.StatusCreated)
+				id := concID(t, r)
+				path := "/api/admin/team-members/" + id.String()
+				return run{
+					lockSQL:  concRowLock("team_members"),
+					lockArgs: []any{e.demo.Acme.ID, id},
+					first:    concCall{owner, "PUT", path, map[string]any{"name": "Robin", "active": false}},
+					second:   concCall{admin, "PUT", path, map[string]any{"name": "Robin Reviewer"}},
+					check: func(t *testing.T, r1, r2 *resp) {
+						mustStatus(t, r1, http.StatusOK)
+						mustStatus(t, r2, http.StatusOK)
+						var active bool
+						var name string
+						contSQL(t, e, `SELECT active, name FROM team_members WHERE id = $1`, []any{id}, &active, &name)
+						if active || name != "Robin Reviewer" {
+							t.Errorf("both PUTs answered 200; stored active=%v name=%q", active, name)
+						}
+					},
+				}
+			},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

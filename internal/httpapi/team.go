@@ -160,6 +160,9 @@ func (s *Server) createTeamMember(w http.ResponseWriter, r *http.Request, sc *st
 	return writeJSON(w, http.StatusCreated, v)
 }
 
+// putTeamMember replaces a team member; an absent active flag keeps the stored one. The team
+// member is read locked, so a PUT that waited for a deactivation keeps the member inactive
+// (and so out of every new assignment).
 func (s *Server) putTeamMember(w http.ResponseWriter, r *http.Request, sc *store.Scope) error {
 	ctx := r.Context()
 	id, err := pathID(r, "id")
@@ -170,7 +173,7 @@ func (s *Server) putTeamMember(w http.ResponseWriter, r *http.Request, sc *store
 	if err := decode(r, &b); err != nil {
 		return err
 	}
-	cur, err := sc.GetTeamMember(ctx, id)
+	cur, err := sc.GetTeamMemberForUpdate(ctx, id)
 	if err != nil {
 		return err
 	}

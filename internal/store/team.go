@@ -54,6 +54,14 @@ func (sc *Scope) GetTeamMember(ctx context.Context, id uuid.UUID) (TeamMember, e
 	return sc.oneTeamMember(ctx, `SELECT `+reqTeamMemberColumns+` FROM team_members WHERE tenant_id = $1 AND id = $2`, sc.TenantID(), id)
 }
 
+// GetTeamMemberForUpdate is GetTeamMember inside a write transaction, with the row locked until
+// the transaction ends: what a PUT keeps when it does not send it (active), and the link it
+// does not check again because it stays what it was, are the stored ones, not those from
+// before a concurrent PUT committed.
+func (sc *Scope) GetTeamMemberForUpdate(ctx context.Context, id uuid.UUID) (TeamMember, error) {
+	return sc.oneTeamMember(ctx, `SELECT `+reqTeamMemberColumns+` FROM team_members WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, sc.TenantID(), id)
+}
+
 // TeamMemberInput is the writable part of a team member.
 type TeamMemberInput struct {
 	UserID               *uuid.UUID
