@@ -343,6 +343,56 @@ func TestConcurrentEditsKeepEachOthersChanges(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "posts: an edit that waited for the post to be unpublished keeps it a draft",
+			setup: func(t *testing.T, e *env) run {
+				owner := e.login("owner@acme.test", "")
+				staff := e.login("staff@acme.test", "")
+				r := staff.do("POST", "/api/posts", map[string]any{"slug": "news", "title": "News", "body": "Hello", "status": "published"})
+				mustStatus(t, r, http.StatusCreated)
+				id := concID(t, r)
+				return run{
+					lockSQL:  concRowLock("posts"),
+					lockArgs: []any{e.demo.Acme.ID, id},
+					first:    concCall{owner, "PUT", "/api/posts/news", map[string]any{"status": "draft"}},
+					second:   concCall{staff, "PUT", "/api/posts/news", map[string]any{"title": "News of the week"}},
+					check: func(t *testing.T, r1, r2 *resp) {
+						mustStatus(t, r1, http.StatusOK)
+						mustStatus(t, r2, http.StatusOK)
+						var status, title string
+						contSQL(t, e, `SELECT status, title FROM posts WHERE id = $1`, []any{id}, &status, &title)
+						if status != "draft" || title != "News of the week" {
+							t.Errorf("both PUTs answered 200; stored status %q title %q", status, title)
+						}
+					},
+				}
+			},
+		},
+		{
+			name: "posts: an edit by the old slug that waited for a rename does not undo it",
+			setup: func(t *testing.T, e *env) run {
+				owner := e.login("owner@acme.test", "")
+				staff := e.login("staff@acme.test", "")
+				r := staff.do("POST", "/api/posts", map[string]any{"slug": "news", "title": "News", "body": "Hello"})
+				mustStatus(t, r, http.StatusCreated)
+				id := concID(t, r)
+				return run{
+					lockSQL:  concRowLock("posts"),
+					lockArgs: []any{e.demo.Acme.ID, id},
+					first:    concCall{owner, "PUT", "/api/posts/news", map[string]any{"slug": "news-2030"}},
+					second:   concCall{staff, "PUT", "/api/posts/news", map[string]any{"title": "Old news"}},
+					check: func(t *testing.T, r1, r2 *resp) {
+						mustStatus(t, r1, http.StatusOK)
+						mustStatus(t, r2, http.StatusNotFound)
+						var slug, title string
+						contSQL(t, e, `SELECT slug, title FROM posts WHERE id = $1`, []any{id}, &slug, &title)
+						if slug != "news-2030" || title != "News" {
+							t.Errorf("stored slug %q title %q, want the rename alone", slug, title)
+						}
+					},
+				}
+			},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

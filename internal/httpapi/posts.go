@@ -138,13 +138,15 @@ func (s *Server) createPost(w http.ResponseWriter, r *http.Request, sc *store.Sc
 }
 
 // contPostBySlug finds the post a {slug} path names, as the standard 404 when it names none
-// in this tenant.
+// in this tenant, and locks it for the change that follows (PUT and DELETE): the fields a PUT
+// does not send are written back as they are, and a post that a concurrent PUT has just
+// renamed is no longer found by its old slug.
 func contPostBySlug(r *http.Request, sc *store.Scope) (store.Post, error) {
 	slug := r.PathValue("slug")
 	if !tenancy.SlugPattern.MatchString(slug) {
 		return store.Post{}, errNotFound()
 	}
-	return sc.GetPostBySlug(r.Context(), slug, false)
+	return sc.GetPostBySlugForUpdate(r.Context(), slug)
 }
 
 func (s *Server) putPost(w http.ResponseWriter, r *http.Request, sc *store.Scope) error {

@@ -53,6 +53,14 @@ func (sc *Scope) GetPostBySlug(ctx context.Context, slug string, publishedOnly b
 		WHERE tenant_id = $1 AND slug = $2 AND (status = 'published' OR NOT $3)`, sc.TenantID(), slug, publishedOnly)
 }
 
+// GetPostBySlugForUpdate is GetPostBySlug (drafts included) inside a write transaction, with the
+// row locked until the transaction ends: a PUT writes back the fields it was not sent as they
+// are, so an edit that waited for a concurrent unpublication keeps the post a draft. A post
+// whose slug a concurrent PUT changed is no longer found by the old slug.
+func (sc *Scope) GetPostBySlugForUpdate(ctx context.Context, slug string) (Post, error) {
+	return sc.onePost(ctx, `SELECT `+contPostColumns+` FROM posts WHERE tenant_id = $1 AND slug = $2 FOR UPDATE`, sc.TenantID(), slug)
+}
+
 // PostInput is the writable part of a post.
 type PostInput struct {
 	Slug   string
