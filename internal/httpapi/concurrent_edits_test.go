@@ -393,6 +393,40 @@ func TestConcurrentEditsKeepEachOthersChanges(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "communication settings: a PUT without a password keeps the password a concurrent PUT set",
+			setup: func(t *testing.T, e *env) run {
+				owner := e.login("owner@acme.test", "")
+				admin := e.login("consultant@demo.test", "acme")
+				r := owner.do("GET", "/api/admin/communication-settings", nil)
+				mustStatus(t, r, http.StatusOK)
+				var rotate, rename map[string]any
+				r.decode(t, &rotate)
+				r.decode(t, &rename)
+				if rotate["smtp_password_set"] != true {
+					t.Fatalf("seeded settings have no SMTP password: %s", r.Body)
+				}
+				rotate["smtp_password"] = "rotated-secret"
+				rename["from_name"] = "Acme Advisory LLP"
+				return run{
+					lockSQL:  `SELECT 1 FROM communication_settings WHERE tenant_id = $1 FOR UPDATE`,
+					lockArgs: []any{e.demo.Acme.ID},
+					first:    concCall{owner, "PUT", "/api/admin/communication-settings", rotate},
+					second:   concCall{admin, "PUT", "/api/admin/communication-settings", rename},
+					check: func(t *testing.T, r1, r2 *resp) {
+						mustStatus(t, r1, http.StatusOK)
+						mustStatus(t, r2, http.StatusOK)
+						var password, fromName string
+						contSQL(t, e, `SELECT smtp_password, from_name FROM communication_settings WHERE tenant_id = $1`,
+							[]any{e.demo.Acme.ID}, &password, &fromName)
+						if password != "rotated-secret" || fromName != "Acme Advisory LLP" {
+							t.Errorf("both PUTs answered 200; the stored password is the rotated one: %v, from_name %q",
+								password == "rotated-secret", fromName)
+						}
+					},
+				}
+			},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

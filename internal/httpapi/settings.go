@@ -278,8 +278,10 @@ func (s *Server) putCommunicationSettings(w http.ResponseWriter, r *http.Request
 	return s.contReplaceComm(w, r, sc, next, b.SMTPPassword, "settings.communication.update")
 }
 
+// contReplaceComm stores next, with the password contPassword decides on the stored settings,
+// read locked so that the decision is on what is stored now.
 func (s *Server) contReplaceComm(w http.ResponseWriter, r *http.Request, sc *store.Scope, next store.CommunicationSettings, password *string, action string) error {
-	cur, err := sc.GetCommunicationSettings(r.Context())
+	cur, err := sc.GetCommunicationSettingsForUpdate(r.Context())
 	if err != nil {
 		return err
 	}

@@ -39,6 +39,17 @@ func (sc *Scope) GetCommunicationSettings(ctx context.Context) (CommunicationSet
 	return c, err
 }
 
+// GetCommunicationSettingsForUpdate is GetCommunicationSettings inside a write transaction, with
+// the row locked until the transaction ends: whether a PUT without a password keeps the stored
+// one is decided on the password, host and user stored now, so it never writes back a password
+// that a concurrent PUT has just replaced.
+func (sc *Scope) GetCommunicationSettingsForUpdate(ctx context.Context) (CommunicationSettings, error) {
+	var c CommunicationSettings
+	err := sc.queryRow(ctx, `SELECT `+contCommColumns+` FROM communication_settings WHERE tenant_id = $1 FOR UPDATE`,
+		[]any{sc.TenantID()}, c.contDest()...)
+	return c, err
+}
+
 // PutCommunicationSettings replaces the tenant's communication settings, SMTPPassword
 // included (the caller decides whether to keep the stored one).
 func (sc *Scope) PutCommunicationSettings(ctx context.Context, in CommunicationSettings) (CommunicationSettings, error) {
