@@ -184,7 +184,7 @@ func TestBillingInvoices(t *testing.T) {
 			{"unknown status", map[string]any{"client_id": clientID, "status": "open"}, "status"},
 			{"sent without items", map[string]any{"client_id": clientID, "status": "sent"}, "items"},
 			{"client-given total", map[string]any{"client_id": clientID, "total_cents": 1}, "total_cents"},
-			{"client-given amount", map[string]any{"client_id": clientID, "items": []any{map[string]any{"description": "A", "unit_price_cents": 1, "amount_cents": 9}}}, "amount_cents"},
+			{"client-given amount", map[string]any{"client_id": clientID, "items": []any{map[string]any{"description": "A", "unit_price_cents": 1, "amount_cents": 9}}}, "items.amount_cents"},
 			{"staff member as client", map[string]any{"client_id": acme.Staff.String()}, "client_id"},
 			{"globex client", map[string]any{"client_id": e.demo.Globex.Client.String()}, "client_id"},
 			{"unknown client", map[string]any{"client_id": uuid.NewString()}, "client_id"},

@@ -530,7 +530,7 @@ func TestContentSettings(t *testing.T) {
 			}
 			return map[string]any{"version": 1, "settings": s}
 		}
-		mustInvalid(t, owner.do("POST", "/api/admin/communication-settings/import", with("smtp_password", "x")), "smtp_password")
+		mustInvalid(t, owner.do("POST", "/api/admin/communication-settings/import", with("smtp_password", "x")), "settings.smtp_password")
 		mustInvalid(t, owner.do("POST", "/api/admin/communication-settings/import", with("smtp_port", 0)), "smtp_port")
 		mustInvalid(t, owner.do("POST", "/api/admin/communication-settings/import", with("from_email", nil)), "from_email")
 		mustInvalid(t, owner.do("POST", "/api/admin/communication-settings/import", map[string]any{"version": 2, "settings": settings}), "version")

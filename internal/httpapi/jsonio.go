@@ -19,7 +19,8 @@ import (
 	"tenantd/internal/store"
 )
 
-// decode reads a JSON body into v, refusing unknown fields, trailing data and oversize bodies.
+// decode reads a JSON body into v, refusing unknown fields (keys must match a field's JSON
+// name exactly, once per object), trailing data and oversize bodies.
 func decode(r *http.Request, v any) error {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -36,9 +37,17 @@ func decodeBytes(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return errValidation("A JSON request body is required.")
 	}
+	// encoding/json takes a key in another case for a field, and the last of two equal keys:
+	// strictKeys refuses both, naming the key where it is. Its finding comes before any other,
+	// as what a misnamed key caused (a type error under the field's name) would mislead.
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		if json.Valid(body) {
+			if field, msg := strictKeys(body, reflect.TypeOf(v)); field != "" {
+				return errField(field, msg)
+			}
+		}
 		var ute *json.UnmarshalTypeError
 		if errors.As(err, &ute) && ute.Field != "" {
 			return errField(ute.Field, expectation(ute.Type))
@@ -55,6 +64,9 @@ func decodeBytes(body []byte, v any) error {
 			}
 		}
 		return errValidation("The request body is not valid JSON: " + err.Error())
+	}
+	if field, msg := strictKeys(body, reflect.TypeOf(v)); field != "" { // the value decoded: it is well-formed
+		return errField(field, msg)
 	}
 	if dec.More() {
 		return errValidation("The request body holds more than one JSON value.")
