@@ -398,6 +398,9 @@ func (s *Server) payInvoice(w http.ResponseWriter, r *http.Request, sc *store.Sc
 		}
 		return errValidation("The request body could not be read.")
 	}
+	if err := requireJSON(r, raw); err != nil { // (the body is optional, but JSON when given)
+		return err
+	}
 	if len(bytes.TrimSpace(raw)) > 0 {
 		if err := decodeBytes(raw, &b); err != nil {
 			return err

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"reflect"
 	"strconv"
@@ -19,8 +20,8 @@ import (
 	"tenantd/internal/store"
 )
 
-// decode reads a JSON body into v, refusing unknown fields (keys must match a field's JSON
-// name exactly, once per object), trailing data and oversize bodies.
+// decode reads a JSON body into v, refusing a body not labelled JSON, unknown fields (keys
+// must match a field's JSON name exactly, once per object), trailing data and oversize bodies.
 func decode(r *http.Request, v any) error {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -30,7 +31,36 @@ func decode(r *http.Request, v any) error {
 		}
 		return errValidation("The request body could not be read.")
 	}
+	if err := requireJSON(r, body); err != nil {
+		return err
+	}
 	return decodeBytes(body, v)
+}
+
+// requireJSON refuses a non-empty body whose Content-Type is not JSON (application/json or a
+// +json type; parameters allowed, but a charset other than UTF-8, which RFC 8259 requires of
+// JSON, is not) with 415. Without it a JSON route takes text/plain, form-encoded or XML-
+// labelled bodies: a browser sends those cross-site without a preflight, and a client that
+// mislabels its body gets its bytes read as something it did not say they were. An empty
+// body is left to the route (some take none; the rest refuse it as missing).
+func requireJSON(r *http.Request, body []byte) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	ct := r.Header.Get("Content-Type")
+	mt, params, err := mime.ParseMediaType(ct)
+	switch {
+	case ct == "":
+		return errMediaType("The request has a body but no Content-Type; send JSON with Content-Type: application/json.")
+	case err != nil:
+		return errMediaType("The request's Content-Type is malformed; send JSON with Content-Type: application/json.")
+	case mt != "application/json" && !strings.HasSuffix(mt, "+json"):
+		return errMediaType(fmt.Sprintf("The request body must be JSON, sent with Content-Type: application/json (or a +json type), not %s.", mt))
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return errMediaType("A JSON request body must be UTF-8: send it with Content-Type: application/json, with charset=utf-8 or none.")
+	}
+	return nil
 }
 
 func decodeBytes(body []byte, v any) error {

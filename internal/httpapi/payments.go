@@ -152,6 +152,10 @@ func (s *Server) paymentWebhook(w http.ResponseWriter, r *http.Request, _ *store
 		s.securityEvent(r, "payment_webhook_bad_signature", uuid.Nil, nil)
 		return problem(http.StatusUnauthorized, CodeUnauthenticated, "The payment signature is missing or not valid.")
 	}
+	// Signed or not, a body is read as JSON only when it says it is JSON.
+	if err := requireJSON(r, body); err != nil {
+		return err
+	}
 	var b billWebhookBody
 	if err := json.Unmarshal(body, &b); err != nil {
 		return errValidation("The request body is not a JSON object.")

@@ -26,6 +26,7 @@ const (
 	CodeValidation        = "validation_failed"
 	CodeIdempotencyReused = "idempotency_key_reused"
 	CodePayloadTooLarge   = "payload_too_large"
+	CodeUnsupportedMedia  = "unsupported_media_type"
 	CodeRateLimited       = "rate_limited"
 	CodeInternal          = "internal_error"
 	CodeUnavailable       = "unavailable"
@@ -45,6 +46,7 @@ var titles = map[string]string{
 	CodeValidation:        "Validation failed",
 	CodeIdempotencyReused: "Idempotency key reused",
 	CodePayloadTooLarge:   "Payload too large",
+	CodeUnsupportedMedia:  "Unsupported media type",
 	CodeRateLimited:       "Too many requests",
 	CodeInternal:          "Internal server error",
 	CodeUnavailable:       "Service unavailable",
@@ -103,6 +105,11 @@ func errValidation(detail string, fields ...FieldError) error {
 
 func errField(field, msg string) error {
 	return errValidation("The request is invalid.", FieldError{Field: field, Message: msg})
+}
+
+// errMediaType is 415 for a request body that is not in a media type the route takes.
+func errMediaType(detail string) error {
+	return problem(http.StatusUnsupportedMediaType, CodeUnsupportedMedia, detail)
 }
 
 func errForbidden(detail string) error { return problem(http.StatusForbidden, CodeForbidden, detail) }
