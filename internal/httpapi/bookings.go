@@ -484,8 +484,8 @@ func (s *Server) availability(w http.ResponseWriter, r *http.Request, sc *store.
 	if !tenancy.SlugPattern.MatchString(slug) {
 		f.add("service", "is required: a service slug")
 	}
-	day, err := time.Parse(time.DateOnly, q.Get("date"))
-	if err != nil {
+	day, ok := parseDate(q.Get("date"))
+	if !ok {
 		f.add("date", "is required: YYYY-MM-DD")
 	}
 	if err := f.err(); err != nil {

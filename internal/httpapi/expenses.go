@@ -50,7 +50,7 @@ func (b billExpenseBody) apply(in store.ExpenseInput, f *fields) store.ExpenseIn
 	if !currencyPattern.MatchString(in.Currency) {
 		f.add("currency", "must be a three-letter ISO 4217 code")
 	}
-	if _, err := time.Parse(time.DateOnly, in.IncurredOn); err != nil {
+	if _, ok := parseDate(in.IncurredOn); !ok {
 		f.add("incurred_on", "must be a date (YYYY-MM-DD)")
 	}
 	return in
@@ -62,7 +62,7 @@ func billDateParam(r *http.Request, name string) (string, error) {
 	if v == "" {
 		return "", nil
 	}
-	if _, err := time.Parse(time.DateOnly, v); err != nil {
+	if _, ok := parseDate(v); !ok {
 		return "", errField(name, "must be a date (YYYY-MM-DD)")
 	}
 	return v, nil

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -105,7 +104,7 @@ func (b billInvoiceBody) apply(in store.InvoiceInput, f *fields) store.InvoiceIn
 	if b.DueOn.Set {
 		in.DueOn = b.DueOn.Value
 		if in.DueOn != nil {
-			if _, err := time.Parse(time.DateOnly, *in.DueOn); err != nil {
+			if _, ok := parseDate(*in.DueOn); !ok {
 				f.add("due_on", "must be a date (YYYY-MM-DD) or null")
 			}
 		}

@@ -358,6 +358,19 @@ func pathID(r *http.Request, name string) (uuid.UUID, error) {
 	return id, nil
 }
 
+// parseDate parses a YYYY-MM-DD date from the year 1 to the year 9998, the years the
+// unstorable walker allows for times. time.Parse alone takes the year 0000, which PostgreSQL
+// refuses (its calendar has no year 0): such a date reached the database and came back as a
+// 422 that named no field. Every date a request carries goes through here, so that the field
+// is named.
+func parseDate(s string) (time.Time, bool) {
+	d, err := time.Parse(time.DateOnly, s)
+	if err != nil || d.Before(earliestTime) || !d.Before(latestTime) {
+		return time.Time{}, false
+	}
+	return d, true
+}
+
 // queryTime parses an optional RFC 3339 query parameter.
 func queryTime(r *http.Request, name string) (*time.Time, error) {
 	s := r.URL.Query().Get(name)

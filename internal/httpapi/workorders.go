@@ -110,8 +110,8 @@ func (b reqWorkOrderBody) input(ctx context.Context, sc *store.Scope, cur *store
 		in.Status = *b.Status
 	}
 	if b.DueOn != nil {
-		d, err := time.Parse(time.DateOnly, *b.DueOn)
-		if err != nil {
+		d, ok := parseDate(*b.DueOn)
+		if !ok {
 			f.add("due_on", "must be a date (YYYY-MM-DD)")
 		} else {
 			s := d.Format(time.DateOnly)
