@@ -19,10 +19,10 @@ func (s *Server) listAuditLogs(w http.ResponseWriter, r *http.Request, sc *store
 	}
 	q := r.URL.Query()
 	f := store.AuditFilter{Action: q.Get("action"), TargetType: q.Get("target_type")}
-	if len(f.Action) > 200 {
+	if charCount(f.Action) > 200 {
 		return errField("action", "is at most 200 characters")
 	}
-	if len(f.TargetType) > 200 {
+	if charCount(f.TargetType) > 200 {
 		return errField("target_type", "is at most 200 characters")
 	}
 	if v := q.Get("actor"); v != "" {

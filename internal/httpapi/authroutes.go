@@ -278,14 +278,14 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request, _ *store.Scope
 	}
 	var f fields
 	in.Email = strings.TrimSpace(in.Email)
-	if a, err := mail.ParseAddress(in.Email); err != nil || a.Address != in.Email {
-		f.add("email", "must be a valid email address")
+	if a, err := mail.ParseAddress(in.Email); err != nil || a.Address != in.Email || charCount(in.Email) > 320 {
+		f.add("email", "must be a valid email address (at most 320 characters)")
 	}
-	if len(in.Password) < 10 || len(in.Password) > 200 {
+	if n := charCount(in.Password); n < 10 || n > 200 {
 		f.add("password", "must be 10 to 200 characters")
 	}
 	in.Name = strings.TrimSpace(in.Name)
-	if in.Name == "" || len(in.Name) > 200 {
+	if in.Name == "" || charCount(in.Name) > 200 {
 		f.add("name", "is required (at most 200 characters)")
 	}
 	if err := f.err(); err != nil {

@@ -154,7 +154,7 @@ func (b bookingBody) validate(f *fields) {
 	if b.StartsAt != nil && b.EndsAt != nil && b.EndsAt.Sub(*b.StartsAt) > store.MaxBookingLength {
 		f.add("ends_at", "must be at most 7 days (168 hours) after starts_at")
 	}
-	if len(b.Notes) > 5000 {
+	if charCount(b.Notes) > 5000 {
 		f.add("notes", "is at most 5000 characters")
 	}
 	if b.Status != "" && !slices.Contains(bookingStatuses, b.Status) {

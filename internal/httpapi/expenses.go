@@ -38,10 +38,10 @@ func (b billExpenseBody) apply(in store.ExpenseInput, f *fields) store.ExpenseIn
 	if b.IncurredOn != nil {
 		in.IncurredOn = strings.TrimSpace(*b.IncurredOn)
 	}
-	if in.Description == "" || len(in.Description) > 500 {
+	if in.Description == "" || charCount(in.Description) > 500 {
 		f.add("description", "is required (at most 500 characters)")
 	}
-	if in.Category == "" || len(in.Category) > 64 {
+	if in.Category == "" || charCount(in.Category) > 64 {
 		f.add("category", "must be 1 to 64 characters")
 	}
 	if in.AmountCents < 0 || in.AmountCents > 100_000_000_000 {

@@ -59,7 +59,7 @@ func billItems(items []billItemBody, f *fields) []store.InvoiceItemInput {
 	for i, it := range items {
 		p := "items[" + strconv.Itoa(i) + "]."
 		d := strings.TrimSpace(it.Description)
-		if d == "" || len(d) > 500 {
+		if d == "" || charCount(d) > 500 {
 			f.add(p+"description", "is required (at most 500 characters)")
 		}
 		q := 1
@@ -111,7 +111,7 @@ func (b billInvoiceBody) apply(in store.InvoiceInput, f *fields) store.InvoiceIn
 	}
 	if b.Notes != nil {
 		in.Notes = *b.Notes
-		if len(in.Notes) > 5000 {
+		if charCount(in.Notes) > 5000 {
 			f.add("notes", "is at most 5000 characters")
 		}
 	}

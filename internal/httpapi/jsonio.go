@@ -115,6 +115,11 @@ var (
 	latestTime   = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 )
 
+// charCount is the length of s in characters (code points): the unit every length limit of
+// a request is stated in, and the one PostgreSQL's length() counts in the CHECK constraints.
+// len(s) counts bytes, so it refused 150 'é' (300 bytes) as over 200 characters.
+func charCount(s string) int { return utf8.RuneCountInString(s) }
+
 // storableText reports whether s can be stored as PostgreSQL text: valid UTF-8 without NUL.
 func storableText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
 

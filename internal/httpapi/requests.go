@@ -99,7 +99,7 @@ func reqText(f *fields, name string, v *string, required bool, max int) string {
 	switch {
 	case required && s == "":
 		f.add(name, "must not be empty")
-	case len(s) > max:
+	case charCount(s) > max:
 		f.add(name, fmt.Sprintf("is at most %d characters", max))
 	}
 	return s

@@ -117,10 +117,10 @@ func (b serviceBody) apply(in store.ServiceInput) (store.ServiceInput, error) {
 	if !tenancy.SlugPattern.MatchString(in.Slug) {
 		f.add("slug", "must be lowercase letters, digits and inner hyphens (1 to 63)")
 	}
-	if in.Name == "" || len(in.Name) > 200 {
+	if in.Name == "" || charCount(in.Name) > 200 {
 		f.add("name", "is required (at most 200 characters)")
 	}
-	if len(in.Description) > 10000 {
+	if charCount(in.Description) > 10000 {
 		f.add("description", "is at most 10000 characters")
 	}
 	if in.DurationMinutes < 5 || in.DurationMinutes > 1440 {

@@ -269,7 +269,7 @@ func (s *Server) putCommunicationSettings(w http.ResponseWriter, r *http.Request
 	}
 	var f fields
 	next := b.portable().settings(&f)
-	if b.SMTPPassword != nil && (len(*b.SMTPPassword) > 500 || strings.ContainsFunc(*b.SMTPPassword, unicode.IsControl)) {
+	if b.SMTPPassword != nil && (charCount(*b.SMTPPassword) > 500 || strings.ContainsFunc(*b.SMTPPassword, unicode.IsControl)) {
 		f.add("smtp_password", "is at most 500 characters, without control characters")
 	}
 	if err := f.err(); err != nil {

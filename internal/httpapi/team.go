@@ -113,7 +113,7 @@ func (b reqTeamBody) input(ctx context.Context, sc *store.Scope, cur *store.Team
 	}
 	in.Name = reqText(&f, "name", name, true, 200)
 	in.Email = reqText(&f, "email", email, false, 320)
-	if in.Email != "" && len(in.Email) <= 320 {
+	if in.Email != "" && charCount(in.Email) <= 320 { // (longer: reqText said so)
 		if a, err := mail.ParseAddress(in.Email); err != nil || a.Address != in.Email {
 			f.add("email", "must be an email address")
 		}

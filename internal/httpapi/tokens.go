@@ -89,7 +89,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, sc *store.S
 	}
 	var f fields
 	in.Name = strings.TrimSpace(in.Name)
-	if in.Name == "" || len(in.Name) > 100 {
+	if in.Name == "" || charCount(in.Name) > 100 {
 		f.add("name", "is required (at most 100 characters)")
 	}
 	role := auth.Role(a.Role)

@@ -98,7 +98,7 @@ func (b reqWorkOrderBody) input(ctx context.Context, sc *store.Scope, cur *store
 		in.Status = cur.Status
 	}
 	in.Code = reqText(&f, "code", b.Code, true, 64)
-	if in.Code != "" && len(in.Code) <= 64 && !reqCodePattern.MatchString(in.Code) {
+	if in.Code != "" && charCount(in.Code) <= 64 && !reqCodePattern.MatchString(in.Code) { // (longer: reqText said so)
 		f.add("code", "must be letters, digits and . _ / - (no spaces), starting with a letter or digit")
 	}
 	in.Title = reqText(&f, "title", b.Title, true, 200)
