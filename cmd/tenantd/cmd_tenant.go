@@ -380,7 +380,12 @@ func tenantOffboard(ctx context.Context, l httpapi.Lifecycle, args []string) err
 	if err != nil {
 		return err
 	}
-	if !*yes && tenantInteractive() {
+	if !*yes && !tenantInteractive() {
+		// No one is there to confirm (a script, cron, ssh without a terminal): deleting a
+		// tenant must be asked for in so many words.
+		return fmt.Errorf("tenant offboard: this deletes every row and stored file of tenant %s; nobody is at a terminal to confirm, so pass --yes", t.Slug)
+	}
+	if !*yes {
 		fmt.Fprintf(os.Stderr, "This deletes every row and stored file of tenant %s (%s) after exporting it.\nType the slug to confirm: ", t.Slug, t.Name)
 		line, _ := bufio.NewReader(os.Stdin).ReadString('\n')
 		if strings.TrimSpace(line) != t.Slug {
@@ -412,7 +417,7 @@ func tenantOffboard(ctx context.Context, l httpapi.Lifecycle, args []string) err
 }
 
 // tenantInteractive reports whether standard input is a terminal, i.e. someone is there to
-// confirm; scripts (stdin a file, a pipe or /dev/null) are not asked.
+// confirm; scripts (stdin a file, a pipe or /dev/null) must say --yes instead.
 func tenantInteractive() bool { return term.IsTerminal(int(os.Stdin.Fd())) }
 
 func tenantPrintCertificate(c *store.DeletionCertificate) {
