@@ -2,7 +2,10 @@ package httpapi_test
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -117,4 +120,91 @@ func TestTenantInFlightCap(t *testing.T) {
 	}
 	mustStatus(t, owner.do("GET", "/api/bookings/"+booking, nil), http.StatusOK)
 	mustStatus(t, owner.do("GET", "/api/bookings/"+uuid.NewString(), nil), http.StatusNotFound, "not_found")
+}
+
+// halfSentPost opens a connection and sends a write request whose body never finishes, as a
+// client on a slow line (or an attacker) would; credentials are the request's header lines.
+func halfSentPost(t *testing.T, e *env, credentials string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(e.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	fmt.Fprintf(c, "POST /api/admin/expenses HTTP/1.1\r\nHost: 127.0.0.1\r\n%sContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{", credentials)
+	return c
+}
+
+// Nothing of a tenant's is held by a credential that merely names it: requests with forged API
+// tokens (a token's tenant is a prefix anyone can write) whose bodies never finish do not take
+// the tenant's places in flight, and a forged credential is refused as fast when the tenant is
+// at its cap as when it is idle, so its timing tells nothing of the tenant's load.
+func TestTenantInFlightIgnoresUnverifiedClaims(t *testing.T) {
+	t.Run("forged slow bodies hold no place", func(t *testing.T) {
+		e := newEnv(t)
+		e.serve(t, httpapi.Config{TenantInFlight: 2, TenantInFlightWait: 300 * time.Millisecond})
+		owner := e.login("owner@acme.test", "")
+		for range 2 {
+			forged, _, _ := auth.NewAPIToken(e.demo.Acme.ID)
+			halfSentPost(t, e, "Authorization: Bearer "+forged+"\r\n")
+		}
+		time.Sleep(200 * time.Millisecond)
+		mustStatus(t, owner.do("GET", "/api/admin/expenses", nil), http.StatusOK)
+	})
+	t.Run("a member's slow body holds no place either", func(t *testing.T) {
+		e := newEnv(t)
+		e.serve(t, httpapi.Config{TenantInFlight: 1, TenantInFlightWait: 300 * time.Millisecond})
+		owner := e.login("owner@acme.test", "")
+		halfSentPost(t, e, "Cookie: tenantd_session="+owner.cookie("tenantd_session")+"; tenant_sig="+owner.cookie("tenant_sig")+"\r\n")
+		time.Sleep(200 * time.Millisecond)
+		mustStatus(t, owner.do("GET", "/api/admin/expenses", nil), http.StatusOK)
+	})
+	t.Run("a forged credential's refusal takes no longer when the tenant is busy", func(t *testing.T) {
+		e := newEnv(t)
+		e.serve(t, httpapi.Config{TenantInFlight: 1, TenantInFlightWait: 2 * time.Second})
+		forged := e.anon()
+		forged.bearer, _, _ = auth.NewAPIToken(e.demo.Acme.ID)
+		probe := func() time.Duration {
+			start := time.Now()
+			mustStatus(t, forged.do("GET", "/api/admin/expenses", nil), http.StatusUnauthorized, "unauthenticated")
+			return time.Since(start)
+		}
+		idle := probe()
+		// acme at its cap: one of its requests waits for a booking row another transaction holds.
+		ctx := context.Background()
+		super, err := pgx.Connect(ctx, e.db.SuperURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer super.Close(ctx)
+		tx, err := super.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx)
+		booking := e.demo.Acme.Bookings[0].String()
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM bookings WHERE id = $1 FOR UPDATE`, booking); err != nil {
+			t.Fatal(err)
+		}
+		owner := e.login("owner@acme.test", "")
+		held := make(chan *resp, 1)
+		go func() { held <- owner.do("POST", "/api/bookings/"+booking+"/confirm", nil) }()
+		for waiting, tries := 0, 0; waiting < 1; tries++ {
+			if tries == 200 {
+				t.Fatal("acme's request never waited for the row")
+			}
+			time.Sleep(10 * time.Millisecond)
+			contSQL(t, e, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`, nil, &waiting)
+		}
+		busy := probe()
+		if busy > idle+time.Second {
+			t.Fatalf("refused in %s while the tenant is busy, %s while idle", busy, idle)
+		}
+		// acme's own caller, verified, does wait for a place and then hears 429.
+		mustStatus(t, owner.do("GET", "/api/admin/expenses", nil), http.StatusTooManyRequests, "rate_limited")
+		if err := tx.Rollback(ctx); err != nil {
+			t.Fatal(err)
+		}
+		mustStatus(t, <-held, http.StatusOK)
+	})
 }

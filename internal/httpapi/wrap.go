@@ -262,13 +262,22 @@ func (s *Server) tenantRoute(rt Route) http.Handler {
 			s.overLimit(w, r, c, wait)
 			return
 		}
-		release, ok := s.inFlight.acquire(r.Context(), c.TenantID)
+		readOnly := r.Method == http.MethodGet || r.Method == http.MethodHead
+		if !readOnly {
+			// The body is read before anything of the tenant's is held: a client that sends
+			// it slowly holds neither a database connection nor one of the tenant's places.
+			done, err := receiveBody(r)
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			defer done()
+		}
+		release, ok := s.admitInFlight(w, r, c)
 		if !ok {
-			s.tooBusy(w, r, c)
 			return
 		}
 		defer release()
-		readOnly := r.Method == http.MethodGet || r.Method == http.MethodHead
 		sc := s.store.RequestScope(c, readOnly, authorize)
 		sw := &statusWriter{ResponseWriter: w}
 		if readOnly {
@@ -420,17 +429,11 @@ func (g *guardWriter) Write(b []byte) (int, error) {
 
 func (g *guardWriter) Unwrap() http.ResponseWriter { return g.w }
 
-// serveWrite runs a handler that may change data: the claim is verified when the transaction
-// opens, before the handler runs; the handler's response is held until the transaction
+// serveWrite runs a handler that may change data, its body already received (receiveBody):
+// the claim is verified when the transaction opens, before the handler runs; the handler's response is held until the transaction
 // commits, so a client never sees a success that was rolled back.
 func (s *Server) serveWrite(w http.ResponseWriter, r *http.Request, rt Route, sc *store.Scope) {
 	ctx := r.Context()
-	done, err := receiveBody(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	defer done()
 	if err := sc.Begin(ctx); err != nil {
 		s.refuse(w, r, err)
 		return
@@ -438,6 +441,7 @@ func (s *Server) serveWrite(w http.ResponseWriter, r *http.Request, rt Route, sc
 	noteAccess(w, r, sc.Verified())
 	bw := &bufferedWriter{header: http.Header{}}
 	replayed := false
+	var err error
 	if rt.Creates && r.Header.Get("Idempotency-Key") != "" {
 		replayed, err = s.idempotent(bw, r, rt, sc)
 	} else {
