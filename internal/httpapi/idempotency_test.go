@@ -141,3 +141,31 @@ func TestIdempotentRetriesOfUploadsAndLocations(t *testing.T) {
 		t.Fatalf("replayed post Location %q, first %q", p2.Header.Get("Location"), p1.Header.Get("Location"))
 	}
 }
+
+// Two uploads under one Idempotency-Key whose parts read differently are different requests,
+// even when their raw bytes differ only in a part's transfer encoding: the first stores "ABC"
+// (quoted-printable), the second the literal "=41=42=43".
+func TestIdempotentUploadsCompareWhatIsStored(t *testing.T) {
+	e := newEnv(t)
+	owner := e.login("owner@acme.test", "")
+	body := func(encoding string) string {
+		return "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\nContent-Type: text/plain\r\n" + encoding +
+			"\r\n=41=42=43\r\n--b--\r\n"
+	}
+	cases := []struct {
+		name   string
+		body   string
+		status int
+		code   string
+	}{
+		{"first upload, quoted-printable: the file is ABC", body("Content-Transfer-Encoding: quoted-printable\r\n"), http.StatusCreated, ""},
+		{"the same again: a replay", body("Content-Transfer-Encoding: quoted-printable\r\n"), http.StatusCreated, ""},
+		{"same key, the literal =41=42=43", body(""), http.StatusUnprocessableEntity, "idempotency_key_reused"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := owner.do("POST", "/api/uploads", tc.body, "Content-Type", "multipart/form-data; boundary=b", "Idempotency-Key", "qp-once")
+			mustStatus(t, r, tc.status, tc.code)
+		})
+	}
+}

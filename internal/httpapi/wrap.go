@@ -555,9 +555,10 @@ func (s *Server) idempotent(bw *bufferedWriter, r *http.Request, rt Route, sc *s
 }
 
 // idempotencyHash identifies a request for its Idempotency-Key: method, path and query, media
-// type and body. A multipart body counts by its parts (name, file name, type, content), not by
-// its bytes: the boundary between parts is the client's choice and usually new on every
-// attempt, so a retry of the same upload is the same request.
+// type and body. A multipart body counts by its parts (name, file name, type, content as the
+// handler reads it, transfer encoding decoded), not by its bytes: the boundary between parts
+// is the client's choice and usually new on every attempt, so a retry of the same upload is the
+// same request, and two bodies whose parts read differently are different requests.
 func idempotencyHash(r *http.Request, body []byte) []byte {
 	h := sha256.New()
 	h.Write([]byte(r.Method + " " + r.URL.Path + "?" + r.URL.RawQuery + "\n"))
@@ -586,7 +587,7 @@ func multipartDigest(body []byte, boundary string) (sum []byte, ok bool) {
 	}
 	mr := multipart.NewReader(bytes.NewReader(body), boundary)
 	for {
-		p, err := mr.NextRawPart()
+		p, err := mr.NextPart() // as the upload handler reads it: quoted-printable decoded
 		if errors.Is(err, io.EOF) {
 			return h.Sum(nil), true
 		}
