@@ -311,7 +311,7 @@ func (sc *Scope) readVerify(br pgx.BatchResults, _ setupResult) (*Access, error)
 		err = br.QueryRow().Scan(&credID, &credUser, &sessTenant, &live, &credExpires, &slug, &name, &tstatus, &gen, &mrole, &mstatus, &hostTenant, &rpm)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("verify claim: %w", err)
+		return nil, fmt.Errorf("verify claim: %w", translate(err))
 	}
 	deny := func(r Denial) (*Access, error) {
 		sc.denied = &DenialError{Reason: r, Tenant: c.TenantID, User: c.UserID}
