@@ -129,14 +129,33 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error) {
 			s.securityEventBy(r, "forbidden", de.Tenant, de.User, map[string]any{"method": r.Method, "route": r.Pattern})
 		}
 	}
+	if user := verifiedCaller(err); user != uuid.Nil {
+		w.Header().Set("X-User-Id", user.String())
+	}
 	writeProblem(w, r, err)
+}
+
+// verifiedCaller is the user a refusal was for when their credential verified (a permission
+// the role lacks, a suspended tenant, a rate limit): such answers are authenticated and carry
+// X-User-Id like any other. A credential that did not verify names nobody.
+func verifiedCaller(err error) uuid.UUID {
+	var de *store.DenialError
+	if errors.As(err, &de) && de.Verified {
+		return de.User
+	}
+	var ve *store.VerifiedError
+	if errors.As(err, &ve) {
+		return ve.User
+	}
+	return uuid.Nil
 }
 
 // fail renders a handler's error; denials go through refuse.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var se *signatureError
 	var de *store.DenialError
-	if errors.As(err, &se) || errors.As(err, &de) {
+	var ve *store.VerifiedError
+	if errors.As(err, &se) || errors.As(err, &de) || errors.As(err, &ve) {
 		s.refuse(w, r, err)
 		return
 	}

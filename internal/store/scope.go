@@ -66,7 +66,22 @@ type DenialError struct {
 	Reason Denial
 	Tenant uuid.UUID
 	User   uuid.UUID
+	// Verified: the caller's credential verified (the refusal is of what it asked, not of who
+	// it is), so User is the caller, whose answer names them like any authenticated answer.
+	Verified bool
 }
+
+// VerifiedError is a refusal, by a scope's authorize function, of a caller whose credential
+// verified (a tenant over its rate, say): it names the caller, like any authenticated answer.
+type VerifiedError struct {
+	Err  error
+	User uuid.UUID
+}
+
+func (e *VerifiedError) Error() string { return e.Err.Error() }
+
+// Unwrap gives the refusal itself.
+func (e *VerifiedError) Unwrap() error { return e.Err }
 
 func (e *DenialError) Error() string { return fmt.Sprintf("access denied (%d)", e.Reason) }
 
@@ -243,7 +258,9 @@ func (sc *Scope) fromCache(e authEntry, st setupResult) (*Access, bool, error) {
 		if err := sc.authorize(&a); err != nil {
 			var de *DenialError
 			if errors.As(err, &de) {
-				de.Tenant, de.User = a.TenantID, a.UserID
+				de.Tenant, de.User, de.Verified = a.TenantID, a.UserID, true
+			} else {
+				err = &VerifiedError{Err: err, User: a.UserID}
 			}
 			sc.denied = err
 			return nil, true, err
@@ -317,6 +334,11 @@ func (sc *Scope) readVerify(br pgx.BatchResults, _ setupResult) (*Access, error)
 		sc.denied = &DenialError{Reason: r, Tenant: c.TenantID, User: c.UserID}
 		return nil, sc.denied
 	}
+	// denyVerified refuses a caller whose credential did verify: the refusal names its user.
+	denyVerified := func(r Denial) (*Access, error) {
+		sc.denied = &DenialError{Reason: r, Tenant: c.TenantID, User: *credUser, Verified: true}
+		return nil, sc.denied
+	}
 	if credID == nil || live == nil || !*live {
 		return deny(DenyUnauthenticated)
 	}
@@ -329,17 +351,17 @@ func (sc *Scope) readVerify(br pgx.BatchResults, _ setupResult) (*Access, error)
 	}
 	if c.HostSlug != "" || c.HostDomain != "" {
 		if hostTenant == nil {
-			return deny(DenyHostUnknown)
+			return denyVerified(DenyHostUnknown)
 		}
 		if *hostTenant != c.TenantID {
-			return deny(DenyHostMismatch)
+			return denyVerified(DenyHostMismatch)
 		}
 	}
 	if *tstatus != "active" {
-		return deny(DenySuspended)
+		return denyVerified(DenySuspended)
 	}
 	if mrole == nil || *mstatus != "active" {
-		return deny(DenyNotMember)
+		return denyVerified(DenyNotMember)
 	}
 	a := &Access{TenantID: c.TenantID, TenantSlug: *slug, TenantName: *name, TenantStatus: *tstatus,
 		UserID: *credUser, Role: *mrole}
@@ -368,7 +390,9 @@ func (sc *Scope) readVerify(br pgx.BatchResults, _ setupResult) (*Access, error)
 		if err := sc.authorize(a); err != nil {
 			var de *DenialError
 			if errors.As(err, &de) {
-				de.Tenant, de.User = a.TenantID, a.UserID
+				de.Tenant, de.User, de.Verified = a.TenantID, a.UserID, true
+			} else {
+				err = &VerifiedError{Err: err, User: a.UserID}
 			}
 			sc.denied = err
 			return nil, err
