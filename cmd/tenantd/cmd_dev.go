@@ -103,10 +103,14 @@ func runDev(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	secure, err := secureCookies(false)
+	if err != nil {
+		return err
+	}
 	cfg := serverConfig{
 		addr: *addr, databaseURL: appURL, secret: secret,
 		previous: splitList(os.Getenv("TENANTD_SECRET_PREVIOUS")), operatorToken: operator,
-		baseDomain: env("BASE_DOMAIN", "localhost"), secureCookies: os.Getenv("TENANTD_SECURE_COOKIES") == "true",
+		baseDomain: env("BASE_DOMAIN", "localhost"), secureCookies: secure,
 		storageDir: storageDir,
 	}
 	return serveHTTP(ctx, cfg, st, func(a string) { printBanner(a, cfg) })

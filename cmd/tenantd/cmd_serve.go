@@ -32,12 +32,9 @@ func runServe(ctx context.Context, args []string) error {
 		secureCookies: true,
 		storageDir:    env("TENANTD_STORAGE_DIR", "./storage"),
 	}
-	if v := os.Getenv("TENANTD_SECURE_COOKIES"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return fmt.Errorf("TENANTD_SECURE_COOKIES: %w", err)
-		}
-		cfg.secureCookies = b
+	var err error
+	if cfg.secureCookies, err = secureCookies(true); err != nil {
+		return err
 	}
 	if cfg.databaseURL == "" {
 		return errors.New("DATABASE_URL is required (the application role's connection URL)")
@@ -54,4 +51,19 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	defer st.Close()
 	return serveHTTP(ctx, cfg, st, func(a string) { fmt.Fprintf(os.Stderr, "tenantd: serving on %s\n", a) })
+}
+
+// secureCookies reads TENANTD_SECURE_COOKIES the same way for every command (strconv.ParseBool:
+// 1, t, true, 0, f, false...), with def when it is unset; anything else is an error, not a
+// silent default.
+func secureCookies(def bool) (bool, error) {
+	v := os.Getenv("TENANTD_SECURE_COOKIES")
+	if v == "" {
+		return def, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("TENANTD_SECURE_COOKIES: %w", err)
+	}
+	return b, nil
 }
