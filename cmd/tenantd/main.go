@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -56,6 +57,9 @@ func main() {
 		var ee exitError
 		if errors.As(err, &ee) {
 			os.Exit(ee.code)
+		}
+		if errors.Is(err, flag.ErrHelp) {
+			return // -h: the flag set printed its usage, as asked
 		}
 		fmt.Fprintln(os.Stderr, "tenantd:", err)
 		os.Exit(1)

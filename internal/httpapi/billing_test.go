@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"tenantd/internal/httpapi"
+	"tenantd/internal/tenancy"
 )
 
 // billTItem, billTInvoice and billTSession are the shapes the billing routes answer with.
@@ -989,4 +992,54 @@ func TestBillingEmailAndAudit(t *testing.T) {
 		mustStatus(t, staff.do("GET", "/api/admin/audit-logs", nil), http.StatusForbidden, "forbidden")
 		mustStatus(t, cli.do("GET", "/api/admin/audit-logs", nil), http.StatusForbidden, "forbidden")
 	})
+}
+
+// The webhook key follows the secret: after a rotation (new TENANTD_SECRET, the old one in
+// TENANTD_SECRET_PREVIOUS) a provider still signing with the old key is accepted, as is one
+// signing with the new key, while a key of a secret the server never had is refused.
+func TestBillingWebhookKeyRotation(t *testing.T) {
+	e := newEnv(t)
+	owner := e.login("owner@acme.test", "")
+	cli := e.login("client@acme.test", "")
+	const newSecret = "a-new-secret-of-at-least-thirty-two-bytes"
+	rotated, err := tenancy.NewKeyring(newSecret, []string{testSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger, err := tenancy.NewKeyring("a-secret-this-server-never-had-in-its-life", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldKeyring := e.keyring
+	e.keyring = rotated
+	e.serve(t, httpapi.Config{})
+	sign := func(kr *tenancy.Keyring, body []byte) string {
+		m := hmac.New(sha256.New, kr.Derive(httpapi.WebhookPurpose))
+		m.Write(body)
+		return "sha256=" + hex.EncodeToString(m.Sum(nil))
+	}
+	cases := []struct {
+		name   string
+		signer *tenancy.Keyring
+		status int
+	}{
+		{"signed with the previous secret's key", oldKeyring, http.StatusOK},
+		{"signed with the current secret's key", rotated, http.StatusOK},
+		{"signed with a key the server never had", stranger, http.StatusUnauthorized},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			v := billCreate(t, owner, map[string]any{"client_id": e.demo.Acme.Client.String(), "status": "sent", "items": []any{billItem("A", 1, 9900)}})
+			s := billCheckout(t, cli, "/api/payments/checkout", v.ID)
+			body, _ := json.Marshal(map[string]any{"session_id": s.ID, "status": "paid"})
+			mustStatus(t, billWebhook(e, body, sign(tc.signer, body)), tc.status)
+			want := "paid"
+			if tc.status != http.StatusOK {
+				want = "sent"
+			}
+			if got := billInvoice(t, owner, v.ID); got.Status != want {
+				t.Fatalf("invoice %s, want %s", got.Status, want)
+			}
+		})
+	}
 }

@@ -121,7 +121,7 @@ type billWebhookBody struct {
 }
 
 // billSignatureOK checks the provider's signature over the raw body in constant time.
-func billSignatureOK(key []byte, header string, body []byte) bool {
+func billSignatureOK(keys [][]byte, header string, body []byte) bool {
 	hexSig, ok := strings.CutPrefix(strings.TrimSpace(header), "sha256=")
 	if !ok {
 		return false
@@ -130,10 +130,20 @@ func billSignatureOK(key []byte, header string, body []byte) bool {
 	if err != nil || len(got) != sha256.Size {
 		return false
 	}
-	m := hmac.New(sha256.New, key)
-	m.Write(body)
-	return hmac.Equal(got, m.Sum(nil))
+	valid := false
+	for _, key := range keys { // every key is tried: the time taken does not say which matched
+		m := hmac.New(sha256.New, key)
+		m.Write(body)
+		valid = hmac.Equal(got, m.Sum(nil)) || valid
+	}
+	return valid
 }
+
+// WebhookPurpose names the key payment webhooks are signed with, derived from TENANTD_SECRET
+// (see tenancy.Keyring.Derive; `tenantd webhook-key` prints it for the provider). Signatures
+// made with the key of a secret in TENANTD_SECRET_PREVIOUS still verify, so the secret can be
+// rotated before the provider is given the new key.
+const WebhookPurpose = "payment-webhook"
 
 // paymentWebhook applies a payment provider's signed report on a card session. The tenant is
 // looked up from the session id in the global routing table written at checkout, and all work
@@ -148,7 +158,7 @@ func (s *Server) paymentWebhook(w http.ResponseWriter, r *http.Request, _ *store
 		}
 		return errValidation("The request body could not be read.")
 	}
-	if !billSignatureOK(s.cfg.Keyring.Derive("payment-webhook"), r.Header.Get(billWebhookHeader), body) {
+	if !billSignatureOK(s.cfg.Keyring.DeriveAll(WebhookPurpose), r.Header.Get(billWebhookHeader), body) {
 		s.securityEvent(r, "payment_webhook_bad_signature", uuid.Nil, nil)
 		return problem(http.StatusUnauthorized, CodeUnauthenticated, "The payment signature is missing or not valid.")
 	}

@@ -103,8 +103,21 @@ func deriveKey(secret string) key {
 
 // Derive returns a key for another purpose (e.g. payment webhooks, idempotency hashing),
 // derived from the current secret.
-func (k *Keyring) Derive(purpose string) []byte {
-	m := hmac.New(sha256.New, k.current.mac)
+func (k *Keyring) Derive(purpose string) []byte { return k.current.derive(purpose) }
+
+// DeriveAll returns purpose's key under the current secret, then under each previous one: what
+// a signature made before a rotation (a payment provider still holding the old key) is
+// checked against, as tenant_sig is.
+func (k *Keyring) DeriveAll(purpose string) [][]byte {
+	keys := [][]byte{k.current.derive(purpose)}
+	for _, p := range k.previous {
+		keys = append(keys, p.derive(purpose))
+	}
+	return keys
+}
+
+func (k key) derive(purpose string) []byte {
+	m := hmac.New(sha256.New, k.mac)
 	m.Write([]byte(purpose))
 	return m.Sum(nil)
 }
