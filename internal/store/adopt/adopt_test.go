@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +27,10 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 // for a legacy fixture. It returns owner, superuser and application-role URLs.
 type legacyDB struct{ Owner, Super, App, Admin, Name string }
 
+// bootstrapMu serialises store.Bootstrap across parallel tests: each run alters the shared
+// roles, and two concurrent ALTER ROLE of one role fail with "tuple concurrently updated".
+var bootstrapMu sync.Mutex
+
 func newLegacyDB(t testing.TB) legacyDB {
 	t.Helper()
 	db := pgtest.New(t)
@@ -40,7 +45,10 @@ func newLegacyDB(t testing.TB) legacyDB {
 	}
 	ctx := context.Background()
 	admin := swap(db.SuperURL, "postgres")
-	if err := store.Bootstrap(ctx, admin, name); err != nil {
+	bootstrapMu.Lock()
+	err := store.Bootstrap(ctx, admin, name)
+	bootstrapMu.Unlock()
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
