@@ -211,7 +211,7 @@ func Backfill(ctx context.Context, url string, m *Map, opts BackfillOptions) (*B
 		}
 	}
 	if opts.DryRun {
-		e.res.Sample, err = readQuarantine(ctx, conn, `SELECT table_name, row_key::text, reason, '', candidates::text
+		e.res.Sample, err = readQuarantine(ctx, conn, `SELECT table_name, row_key::text, reason, detail, candidates::text
 			FROM (SELECT *, row_number() OVER (PARTITION BY table_name, reason ORDER BY row_key) AS n FROM pg_temp.tenantd_dry_quarantine) AS x
 			WHERE n <= 3 ORDER BY table_name, reason, row_key`)
 		return e.res, err
@@ -373,10 +373,14 @@ func (e *engine) startRun(ctx context.Context, tables []string) error {
 
 func (e *engine) setupDry(ctx context.Context) error {
 	for _, bt := range e.b.tables {
-		cols := append(append([]string{}, bt.key...), bt.TenantColumn)
+		cols := append(carried(bt), bt.TenantColumn)
 		stmts := []string{
 			"CREATE TABLE " + dryName(bt) + " AS SELECT " + catalog.IdentList(cols) + " FROM " + bt.name.Quoted() + " WITH NO DATA",
 			"CREATE UNIQUE INDEX ON " + dryName(bt) + " (" + catalog.IdentList(bt.key) + ")",
+		}
+		if len(bt.uniques) > 0 {
+			// The per-tenant unique keys are looked up by tenant.
+			stmts = append(stmts, "CREATE INDEX ON "+dryName(bt)+" ("+catalog.Ident(bt.TenantColumn)+")")
 		}
 		for _, s := range stmts {
 			if _, err := e.conn.Exec(ctx, s); err != nil {
@@ -385,7 +389,7 @@ func (e *engine) setupDry(ctx context.Context) error {
 		}
 	}
 	_, err := e.conn.Exec(ctx, `CREATE TABLE pg_temp.tenantd_dry_quarantine (table_name text, row_key jsonb, reason text,
-		candidates jsonb, PRIMARY KEY (table_name, row_key))`)
+		detail text, candidates jsonb, PRIMARY KEY (table_name, row_key))`)
 	return err
 }
 
@@ -514,9 +518,11 @@ func (e *engine) pass(ctx context.Context, bt *boundTable, mode stmtMode, after 
 	}
 }
 
-// batch runs one batch, retrying lock timeouts and deadlocks after a back-off. A unique
-// violation (rules agree on a tenant that already has a row with the same per-tenant key)
-// replays the batch row by row so that only the offending rows are quarantined.
+// batch runs one batch, retrying lock timeouts and deadlocks after a back-off. The batch
+// statement itself quarantines the rows whose tenant already holds their per-tenant unique key
+// (see uniquesSQL); a unique violation can still come from an index it cannot read (over
+// expressions, partial) or from a writer that gave a row the same key meanwhile, and then the
+// batch is replayed row by row so that only the offending rows are quarantined.
 func (e *engine) batch(ctx context.Context, bt *boundTable, mode stmtMode, after string) (batchResult, error) {
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
@@ -583,7 +589,7 @@ func (e *engine) batchOnce(ctx context.Context, bt *boundTable, mode stmtMode, a
 	}
 	defer rollback(tx)
 	q, args := e.batchSQL(bt, mode, after, e.opts.BatchSize)
-	if err := tx.QueryRow(ctx, q, args...).Scan(&r.rows, &r.last, &r.resolved, &r.conflicts, &r.unresolved); err != nil {
+	if err := tx.QueryRow(ctx, q, args...).Scan(&r.rows, &r.last, &r.resolved, &r.conflicts, &r.unresolved, &r.duplicates); err != nil {
 		return r, err
 	}
 	if err := e.checkpoint(ctx, tx, bt, r); err != nil {
@@ -627,13 +633,17 @@ func (e *engine) batchRowByRow(ctx context.Context, bt *boundTable, mode stmtMod
 		m := mode
 		m.after = after != ""
 		q, args = e.batchSQL(bt, m, after, 1)
-		err = sp.QueryRow(ctx, q, args...).Scan(&one.rows, &one.last, &one.resolved, &one.conflicts, &one.unresolved)
+		err = sp.QueryRow(ctx, q, args...).Scan(&one.rows, &one.last, &one.resolved, &one.conflicts, &one.unresolved, &one.duplicates)
 		var pg *pgconn.PgError
 		if errors.As(err, &pg) && pg.Code == "23505" {
 			if err := sp.Rollback(ctx); err != nil {
 				return r, err
 			}
-			q, args := e.quarantineOneSQL(bt, *key, "unique violation on "+pg.ConstraintName)
+			detail := "unique violation on " + pg.ConstraintName
+			if pg.Detail != "" {
+				detail += ": " + pg.Detail
+			}
+			q, args := e.quarantineOneSQL(bt, *key, detail)
 			if _, err := tx.Exec(ctx, q, args...); err != nil {
 				return r, err
 			}

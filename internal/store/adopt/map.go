@@ -314,13 +314,17 @@ type bound struct {
 
 type boundTable struct {
 	*Table
-	name   catalog.Name
-	cat    *catalog.Table
-	key    []string // row identity without the tenant
-	rules  []boundRule
-	comp   int // index into bound.order
-	cyclic bool
-	index  int // position in the map, for generated names
+	name catalog.Name
+	cat  *catalog.Table
+	key  []string // row identity without the tenant
+	// uniques are the per-tenant unique keys the backfill must not break: column sets K
+	// (without the tenant; empty for a singleton) such that UNIQUE (tenant, K) holds once the
+	// table is hardened, see tenantUniques.
+	uniques [][]string
+	rules   []boundRule
+	comp    int // index into bound.order
+	cyclic  bool
+	index   int // position in the map, for generated names
 }
 
 type boundRule struct {
@@ -400,6 +404,7 @@ func (m *Map) bind(snap *catalog.Snapshot) (*bound, error) {
 				problems = append(problems, fmt.Sprintf("%s has no column %s (primary_key)", n, catalog.Ident(c)))
 			}
 		}
+		bt.uniques = tenantUniques(bt)
 		b.tables = append(b.tables, bt)
 		b.byName[t.Table] = bt
 	}
@@ -421,6 +426,50 @@ func (m *Map) bind(snap *catalog.Snapshot) (*bound, error) {
 	}
 	b.order = components(b.tables)
 	return b, nil
+}
+
+// tenantUniques lists the per-tenant unique keys of a table that giving a row its tenant can
+// break: the singleton's (the tenant alone), the hardened primary key (tenant, key), and every
+// unique index over plain columns that includes the tenant (harden keeps those, and builds the
+// per-tenant twins of the others). Keys a global unique index already implies are left out
+// (a global unique (x) makes (tenant, x) unique whatever the tenant), and so is a key that
+// contains another one (its collisions are the other's too). The result is the singleton's key
+// first, then in the order found.
+func tenantUniques(bt *boundTable) [][]string {
+	c := bt.TenantColumn
+	implied := func(k []string) bool {
+		for _, ix := range bt.cat.Indexes {
+			if !ix.Unique || !ix.Valid || ix.Partial || len(ix.Columns) == 0 {
+				continue
+			}
+			if !slices.ContainsFunc(ix.Columns, func(x string) bool { return x == "" || x == c || !slices.Contains(k, x) }) {
+				return true
+			}
+		}
+		return false
+	}
+	subset := func(a, b []string) bool { // every column of a is in b
+		return !slices.ContainsFunc(a, func(x string) bool { return !slices.Contains(b, x) })
+	}
+	var out [][]string
+	add := func(k []string) {
+		if implied(k) || slices.ContainsFunc(out, func(o []string) bool { return subset(o, k) }) {
+			return
+		}
+		out = slices.DeleteFunc(out, func(o []string) bool { return subset(k, o) })
+		out = append(out, k)
+	}
+	if bt.Singleton {
+		add([]string{})
+	}
+	add(bt.key)
+	for _, ix := range bt.cat.Indexes {
+		if !ix.Unique || !ix.Valid || ix.Partial || !ix.Simple || !ix.Has(c) {
+			continue
+		}
+		add(slices.DeleteFunc(slices.Clone(ix.Columns), func(x string) bool { return x == c }))
+	}
+	return out
 }
 
 func (b *bound) bindRule(bt *boundTable, r Rule) (boundRule, error) {
