@@ -346,3 +346,36 @@ func TestAdoptionOrderWithSingletonDuplicate(t *testing.T) {
 		})
 	}
 }
+
+// When harden cannot build a unique index because rows collide (rows given their tenant by
+// hand, or before this backfill checked the key), its error names the colliding values and
+// rows, so the operator knows what to fix.
+func TestHardenNamesUniqueCollisions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := newLegacyDB(t)
+	exec(t, db.Owner, settingsSchema...)
+	exec(t, db.Owner, `INSERT INTO "BookingSettings" VALUES ('bs1', 'u1', 't1'), ('bs2', 'u1', 't1'), ('bs3', 'u2', 't2'),
+		('bs4', 'u2', 't2'), ('bs5', 'u2', 't2'), ('bs6', NULL, NULL), ('bs7', 'u2', 't2'), ('bs8', 'u2', 't2'), ('bs9', 'u2', 't2')`)
+	m, err := adopt.ParseMap([]byte(settingsMap))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = adopt.ApplyHarden(ctx, db.Owner, m, adopt.HardenOptions{})
+	if err == nil {
+		t.Fatal("harden built a singleton index over tenants with two rows")
+	}
+	msg := err.Error()
+	// t2 has six rows: the first five by key are named, and how many more there are.
+	for _, want := range []string{"BookingSettings", "tenantId", "t1", "bs1", "bs2", "t2", "bs3", "bs4", "bs5", "bs7", "bs8", "1 more", "harden apply again"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("harden error does not name %q:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "bs6") || strings.Contains(msg, "bs9") {
+		t.Errorf("harden error names bs6, which collides with nothing, or bs9, the sixth row of t2:\n%s", msg)
+	}
+	if n := queryInt(t, db.Super, `SELECT count(*) FROM pg_index WHERE NOT indisvalid`); n != 0 {
+		t.Fatalf("%d invalid indexes left behind", n)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"tenantd/internal/store/catalog"
 )
@@ -33,6 +34,17 @@ type Step struct {
 	AfterBackfill bool
 	// cleanup runs after a failed concurrent build, which leaves an invalid index behind.
 	cleanup string
+	// unique is set on a step that builds a unique index: when rows collide, apply names them.
+	unique *uniqueBuild
+}
+
+// uniqueBuild is a unique index a step builds: its table, key columns, and the row identity
+// that names colliding rows.
+type uniqueBuild struct {
+	table catalog.Name
+	index string
+	cols  []string
+	key   []string
 }
 
 // Plan is the ordered list of steps that brings the mapped tables to SPEC §6.
@@ -164,6 +176,9 @@ func ApplyHarden(ctx context.Context, url string, m *Map, opts HardenOptions) (*
 		}
 		if err != nil {
 			res.Elapsed = time.Since(start)
+			if s.unique != nil && pgCode(err) == "23505" && ctx.Err() == nil {
+				err = h.explainCollisions(ctx, s.unique, err)
+			}
 			return res, fmt.Errorf("%s: %s: %w", s.Table, s.Action, err)
 		}
 		res.Steps = append(res.Steps, r)
@@ -450,8 +465,12 @@ func (h *hardener) planIndexes(p *Plan, bt *boundTable) *tablePlan {
 			u = "UNIQUE "
 		}
 		sqls = append(sqls, "CREATE "+u+"INDEX CONCURRENTLY IF NOT EXISTS "+catalog.Ident(name)+" ON "+t.Quoted()+" ("+catalog.IdentList(cols)+")")
-		p.Steps = append(p.Steps, Step{Table: bt.name.String(), Action: why, SQL: sqls, Concurrent: true,
-			cleanup: "DROP INDEX CONCURRENTLY IF EXISTS " + catalog.Ident(t.Schema, name)})
+		step := Step{Table: bt.name.String(), Action: why, SQL: sqls, Concurrent: true,
+			cleanup: "DROP INDEX CONCURRENTLY IF EXISTS " + catalog.Ident(t.Schema, name)}
+		if unique {
+			step.unique = &uniqueBuild{table: bt.name, index: name, cols: cols, key: bt.key}
+		}
+		p.Steps = append(p.Steps, step)
 		planned[keyStr] = name
 		return name
 	}
@@ -498,6 +517,60 @@ func (h *hardener) planIndexes(p *Plan, bt *boundTable) *tablePlan {
 		ensure([]string{c}, true, objName(t.Table, "_"+c+"_singleton_key"), fmt.Sprintf("build UNIQUE (%s): one row per tenant", catalog.Ident(c)))
 	}
 	return tp
+}
+
+// collisionGroups is how many colliding values, and rows per value, a failed unique build names.
+const collisionGroups, collisionRows = 10, 5
+
+// explainCollisions turns the unique violation of a failed unique index build into an error
+// that names the colliding values and the rows that hold each, so the operator knows which rows
+// to delete or correct. The original error stays wrapped.
+func (h *hardener) explainCollisions(ctx context.Context, u *uniqueBuild, err error) error {
+	a := &args{}
+	var keyParts, notNull []string
+	for _, k := range u.key {
+		keyParts = append(keyParts, a.add(k)+"::text", "t."+catalog.Ident(k))
+	}
+	for _, c := range u.cols {
+		notNull = append(notNull, "t."+catalog.Ident(c)+" IS NOT NULL")
+	}
+	cols := strings.Join(quoteAll("t", u.cols), ", ")
+	q := "SELECT ROW(" + cols + ")::text, count(*), (array_agg(jsonb_build_object(" + strings.Join(keyParts, ", ") + ")::text ORDER BY " +
+		strings.Join(quoteAll("t", u.key), ", ") + "))[1:" + a.add(collisionRows) + "], count(*) OVER () FROM " + u.table.Quoted() +
+		" AS t WHERE " + strings.Join(notNull, " AND ") + " GROUP BY " + cols + " HAVING count(*) > 1 ORDER BY " + cols + " LIMIT " + a.add(collisionGroups)
+	rows, qerr := h.conn.Query(ctx, q, a.vals...)
+	if qerr != nil {
+		return fmt.Errorf("%w (listing the colliding rows failed: %v)", err, qerr)
+	}
+	var lines []string
+	var value string
+	var n, groups int64
+	var keys []string
+	_, qerr = pgx.ForEachRow(rows, []any{&value, &n, &keys, &groups}, func() error {
+		more := ""
+		if n > int64(len(keys)) {
+			more = fmt.Sprintf(" and %d more", n-int64(len(keys)))
+		}
+		lines = append(lines, fmt.Sprintf("(%s) = %s: %d rows: %s%s", catalog.IdentList(u.cols), value, n, strings.Join(keys, ", "), more))
+		return nil
+	})
+	if qerr != nil {
+		return fmt.Errorf("%w (listing the colliding rows failed: %v)", err, qerr)
+	}
+	if len(lines) == 0 {
+		// Rows may have changed since the build failed, or be hidden by forced row level
+		// security: PostgreSQL's own detail names one value.
+		var pg *pgconn.PgError
+		if errors.As(err, &pg) && pg.Detail != "" {
+			return fmt.Errorf("%w: %s", err, pg.Detail)
+		}
+		return err
+	}
+	if groups > int64(len(lines)) {
+		lines = append(lines, fmt.Sprintf("... and %d more values", groups-int64(len(lines))))
+	}
+	return fmt.Errorf("%w\n%s has %d value(s) of unique index %s held by more than one row:\n  %s\nkeep one row per value (delete the others or correct them), then run harden apply again",
+		err, u.table, groups, catalog.Ident(u.index), strings.Join(lines, "\n  "))
 }
 
 func notNullCheck(bt *boundTable) string {
