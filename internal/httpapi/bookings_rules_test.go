@@ -1,13 +1,11 @@
 package httpapi_test
 
 import (
-	"context"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"tenantd/internal/store"
 )
@@ -295,34 +293,12 @@ func TestBookingConfirmAfterConcurrentCancel(t *testing.T) {
 	if got := readBookingRow(t, e, id).Status; got != "pending" {
 		t.Fatalf("demo booking is %s, want pending", got)
 	}
-	ctx := context.Background()
-	other, err := pgx.Connect(ctx, e.db.SuperURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close(ctx)
-	tx, err := other.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(ctx, `SELECT 1 FROM bookings WHERE id = $1 FOR UPDATE`, id); err != nil {
-		t.Fatal(err)
-	}
+	holder := holdRows(t, e, 1, `SELECT 1 FROM bookings WHERE id = $1 FOR UPDATE`, id)
 	done := make(chan *resp, 1)
 	go func() { done <- staff.do("POST", "/api/bookings/"+id+"/confirm", nil) }()
-	for waiting, tries := 0, 0; waiting < 1; tries++ {
-		if tries == 200 {
-			t.Fatal("the confirmation never waited for the row")
-		}
-		time.Sleep(10 * time.Millisecond)
-		contSQL(t, e, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`, nil, &waiting)
-	}
-	if _, err := tx.Exec(ctx, `UPDATE bookings SET status = 'cancelled' WHERE id = $1`, id); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
+	awaitLockWaiters(t, e, 1)
+	holder.exec(`UPDATE bookings SET status = 'cancelled' WHERE id = $1`, id)
+	holder.commit()
 	mustStatus(t, <-done, http.StatusConflict, "conflict")
 	if got := readBookingRow(t, e, id).Status; got != "cancelled" {
 		t.Fatalf("booking is %s after the cancellation, want cancelled", got)

@@ -1,15 +1,12 @@
 package httpapi_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 )
 
 // Two requests that change the same row at the same moment must not lose either change, nor
@@ -25,68 +22,19 @@ type concCall struct {
 
 func (k concCall) do() *resp { return k.c.do(k.method, k.path, k.body) }
 
-func concWaiters(t *testing.T, conn *pgx.Conn) int {
-	t.Helper()
-	var n int
-	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
-		WHERE application_name = 'tenantd' AND wait_event_type = 'Lock'`).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
-func concAwaitWaiters(t *testing.T, conn *pgx.Conn, n int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for concWaiters(t, conn) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("expected %d requests waiting on a lock", n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // concInterleave runs first and second against one row, in this order, while a separate
 // transaction holds that row. Each request gets as far as the row lock (having done the reads
 // it decides on), then the lock is released and they finish in arrival order.
 func concInterleave(t *testing.T, e *env, lockSQL string, args []any, first, second concCall) (*resp, *resp) {
 	t.Helper()
-	ctx := context.Background()
-	holder, err := pgx.Connect(ctx, e.db.SuperURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer holder.Close(ctx)
-	watcher, err := pgx.Connect(ctx, e.db.SuperURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer watcher.Close(ctx)
-	tx, err := holder.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var locked int
-	rows, err := tx.Query(ctx, lockSQL, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		locked++
-	}
-	rows.Close()
-	if locked != 1 {
-		t.Fatalf("lock query locked %d rows", locked)
-	}
+	holder := holdRows(t, e, 1, lockSQL, args...)
 	var wg sync.WaitGroup
 	out := make([]*resp, 2)
 	for i, call := range []concCall{first, second} {
 		wg.Go(func() { out[i] = call.do() })
-		concAwaitWaiters(t, watcher, i+1)
+		awaitLockWaiters(t, e, i+1)
 	}
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
+	holder.commit()
 	wg.Wait()
 	return out[0], out[1]
 }

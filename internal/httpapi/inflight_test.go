@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"tenantd/internal/auth"
 	"tenantd/internal/httpapi"
@@ -33,44 +31,14 @@ func TestTenantInFlightCap(t *testing.T) {
 
 	// Another transaction locks a pending acme booking; two confirmations of it wait for the
 	// lock, holding both of acme's places.
-	ctx := context.Background()
-	super, err := pgx.Connect(ctx, e.db.SuperURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer super.Close(ctx)
-	lockTx, err := super.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	booking := e.demo.Acme.Bookings[0].String()
-	if _, err := lockTx.Exec(ctx, `SELECT 1 FROM bookings WHERE id = $1 FOR UPDATE`, booking); err != nil {
-		t.Fatal(err)
-	}
+	holder := holdRows(t, e, 1, `SELECT 1 FROM bookings WHERE id = $1 FOR UPDATE`, booking)
 	var wg sync.WaitGroup
 	stuck := make([]*resp, 2)
 	for i, c := range []*client{owner, staff} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			stuck[i] = c.do("POST", "/api/bookings/"+booking+"/confirm", nil)
-		}()
+		wg.Go(func() { stuck[i] = c.do("POST", "/api/bookings/"+booking+"/confirm", nil) })
 	}
-	watch, err := pgx.Connect(ctx, e.db.SuperURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer watch.Close(ctx)
-	for waiting, tries := 0, 0; waiting < 2; tries++ {
-		if tries == 200 {
-			t.Fatalf("%d requests waiting for the lock, want 2", waiting)
-		}
-		time.Sleep(10 * time.Millisecond)
-		if err := watch.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
-			t.Fatal(err)
-		}
-	}
+	awaitLockWaiters(t, e, 2)
 
 	cases := []struct {
 		name   string
@@ -111,9 +79,7 @@ func TestTenantInFlightCap(t *testing.T) {
 		t.Fatalf("the refused write was stored (%d bookings)", n)
 	}
 
-	if err := lockTx.Rollback(ctx); err != nil {
-		t.Fatal(err)
-	}
+	holder.rollback()
 	wg.Wait()
 	for _, r := range stuck {
 		mustStatus(t, r, http.StatusOK) // held, never refused: confirming twice is allowed
@@ -171,40 +137,19 @@ func TestTenantInFlightIgnoresUnverifiedClaims(t *testing.T) {
 		}
 		idle := probe()
 		// acme at its cap: one of its requests waits for a booking row another transaction holds.
-		ctx := context.Background()
-		super, err := pgx.Connect(ctx, e.db.SuperURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer super.Close(ctx)
-		tx, err := super.Begin(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer tx.Rollback(ctx)
 		booking := e.demo.Acme.Bookings[0].String()
-		if _, err := tx.Exec(ctx, `SELECT 1 FROM bookings WHERE id = $1 FOR UPDATE`, booking); err != nil {
-			t.Fatal(err)
-		}
+		holder := holdRows(t, e, 1, `SELECT 1 FROM bookings WHERE id = $1 FOR UPDATE`, booking)
 		owner := e.login("owner@acme.test", "")
 		held := make(chan *resp, 1)
 		go func() { held <- owner.do("POST", "/api/bookings/"+booking+"/confirm", nil) }()
-		for waiting, tries := 0, 0; waiting < 1; tries++ {
-			if tries == 200 {
-				t.Fatal("acme's request never waited for the row")
-			}
-			time.Sleep(10 * time.Millisecond)
-			contSQL(t, e, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`, nil, &waiting)
-		}
+		awaitLockWaiters(t, e, 1)
 		busy := probe()
 		if busy > idle+time.Second {
 			t.Fatalf("refused in %s while the tenant is busy, %s while idle", busy, idle)
 		}
 		// acme's own caller, verified, does wait for a place and then hears 429.
 		mustStatus(t, owner.do("GET", "/api/admin/expenses", nil), http.StatusTooManyRequests, "rate_limited")
-		if err := tx.Rollback(ctx); err != nil {
-			t.Fatal(err)
-		}
+		holder.rollback()
 		mustStatus(t, <-held, http.StatusOK)
 	})
 }
