@@ -183,7 +183,7 @@ func runBackfill(ctx context.Context, args []string) error {
 		}
 	}
 	if q := res.Totals().Quarantined(); q > 0 && !res.DryRun {
-		fmt.Printf("\n%d row(s) need a decision: give each a tenant (then run backfill again so its children follow) or delete it; harden refuses NOT NULL until then\n", q)
+		fmt.Printf("\n%d row(s) need a decision (`tenantd report quarantine` lists them): give each a tenant (then run backfill again so its children follow) or delete it; a duplicate can take its tenant only once the row that holds its key is gone; harden refuses NOT NULL until then\n", q)
 	}
 	return nil
 }
