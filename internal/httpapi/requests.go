@@ -107,7 +107,7 @@ func reqText(f *fields, name string, v *string, required bool, max int) string {
 
 // reqCheckClient adds a field error unless id names an active client of this tenant.
 func reqCheckClient(ctx context.Context, sc *store.Scope, f *fields, name string, id uuid.UUID) error {
-	m, err := sc.GetTenantMember(ctx, id)
+	m, err := sc.ShareTenantMember(ctx, id) // held until commit: a revocation cannot slip in between
 	if errors.Is(err, store.ErrNotFound) || err == nil && (m.Role != string(auth.RoleClient) || m.Status != "active") {
 		f.add(name, "must be an active client of this tenant")
 		return nil
@@ -128,7 +128,7 @@ func reqCheckService(ctx context.Context, sc *store.Scope, f *fields, id uuid.UU
 
 // reqCheckAssignee adds a field error unless id names an active team member of this tenant.
 func reqCheckAssignee(ctx context.Context, sc *store.Scope, f *fields, id uuid.UUID) error {
-	v, err := sc.GetTeamMember(ctx, id)
+	v, err := sc.ShareTeamMember(ctx, id) // held until commit: a deactivation cannot slip in between
 	if errors.Is(err, store.ErrNotFound) || err == nil && !v.Active {
 		f.add("assignee_id", "must be an active team member")
 		return nil

@@ -54,6 +54,13 @@ func (sc *Scope) GetTeamMember(ctx context.Context, id uuid.UUID) (TeamMember, e
 	return sc.oneTeamMember(ctx, `SELECT `+reqTeamMemberColumns+` FROM team_members WHERE tenant_id = $1 AND id = $2`, sc.TenantID(), id)
 }
 
+// ShareTeamMember is GetTeamMember for a write that assigns work to the member: the row is
+// read FOR SHARE until the transaction ends, so a concurrent deactivation either waits for the
+// assignment to commit or is seen by it, and no work is assigned to someone who has left.
+func (sc *Scope) ShareTeamMember(ctx context.Context, id uuid.UUID) (TeamMember, error) {
+	return sc.oneTeamMember(ctx, `SELECT `+reqTeamMemberColumns+` FROM team_members WHERE tenant_id = $1 AND id = $2 FOR SHARE`, sc.TenantID(), id)
+}
+
 // GetTeamMemberForUpdate is GetTeamMember inside a write transaction, with the row locked until
 // the transaction ends: what a PUT keeps when it does not send it (active), and the link it
 // does not check again because it stays what it was, are the stored ones, not those from

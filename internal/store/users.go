@@ -60,6 +60,21 @@ func (sc *Scope) GetTenantMember(ctx context.Context, userID uuid.UUID) (TenantM
 	return items[0], nil
 }
 
+// ShareTenantMember is GetTenantMember for a write that refers to the member (a booking or
+// request for a client): the membership is read FOR SHARE until the transaction ends, so a
+// concurrent revocation or role change either waits for this write to commit or is seen by
+// it, and nothing is written for a member who is no longer one.
+func (sc *Scope) ShareTenantMember(ctx context.Context, userID uuid.UUID) (TenantMember, error) {
+	items, err := collect(ctx, sc, reqMemberSelect+` AND m.user_id = $2 FOR SHARE OF m`, []any{sc.TenantID(), userID}, reqScanMember)
+	if err != nil {
+		return TenantMember{}, err
+	}
+	if len(items) == 0 {
+		return TenantMember{}, ErrNotFound
+	}
+	return items[0], nil
+}
+
 // LockTenantMember is GetTenantMember with the membership row locked until the write
 // transaction ends, so that every rule a change of the membership is decided on (the rank of
 // the member, the last-owner rule) and the role and status written back are those of the row
