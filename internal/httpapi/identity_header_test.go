@@ -59,3 +59,32 @@ func TestRefusalsOfVerifiedCallersCarryTheirId(t *testing.T) {
 		})
 	}
 }
+
+// An API token whose creator's role no longer covers it is dead: it names nobody, whatever
+// host it is sent to (its own, another tenant's, an unknown one).
+func TestDeadTokenNamesNobody(t *testing.T) {
+	e := newEnv(t)
+	owner := e.login("owner@acme.test", "")
+	creator := e.login("consultant@demo.test", "acme")
+	r := creator.do("POST", "/api/admin/api-tokens", map[string]any{"name": "t", "role": "STAFF"})
+	mustStatus(t, r, http.StatusCreated)
+	var tok struct {
+		Token string `json:"token"`
+	}
+	r.decode(t, &tok)
+	consultant := e.demo.Consultant
+	mustStatus(t, owner.do("PATCH", "/api/admin/users/"+consultant.String(), map[string]any{"role": "CLIENT"}), http.StatusOK)
+	bearer := e.anon()
+	bearer.bearer = tok.Token
+	for _, host := range []string{"", "acme.localhost", "globex.localhost", "nosuch.localhost"} {
+		t.Run("host "+host, func(t *testing.T) {
+			r := bearer.onHost(host).do("GET", "/api/bookings", nil)
+			if r.Status < 400 {
+				t.Fatalf("a dead token was served: %d", r.Status)
+			}
+			if got := r.Header.Get("X-User-Id"); got != "" {
+				t.Fatalf("answered %d naming %s", r.Status, got)
+			}
+		})
+	}
+}

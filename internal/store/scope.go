@@ -334,8 +334,13 @@ func (sc *Scope) readVerify(br pgx.BatchResults, _ setupResult) (*Access, error)
 		sc.denied = &DenialError{Reason: r, Tenant: c.TenantID, User: c.UserID}
 		return nil, sc.denied
 	}
-	// denyVerified refuses a caller whose credential did verify: the refusal names its user.
+	// denyVerified refuses a caller whose credential did verify: the refusal names its user. An
+	// API token counts as verified only once it could act (its creator's role still covers it,
+	// decided below), so a token that is dead for that reason names nobody, on any host.
 	denyVerified := func(r Denial) (*Access, error) {
+		if c.TokenHash != nil {
+			return deny(r)
+		}
 		sc.denied = &DenialError{Reason: r, Tenant: c.TenantID, User: *credUser, Verified: true}
 		return nil, sc.denied
 	}
