@@ -143,8 +143,9 @@ func TestIdempotentRetriesOfUploadsAndLocations(t *testing.T) {
 }
 
 // Two uploads under one Idempotency-Key whose parts read differently are different requests,
-// even when their raw bytes differ only in a part's transfer encoding: the first stores "ABC"
-// (quoted-printable), the second the literal "=41=42=43".
+// even when their raw bytes differ only in a part's transfer encoding (the first stores "ABC",
+// quoted-printable; the second the literal "=41=42=43") or in a file name the handler stores
+// differently from its cleaned base name.
 func TestIdempotentUploadsCompareWhatIsStored(t *testing.T) {
 	e := newEnv(t)
 	owner := e.login("owner@acme.test", "")
@@ -161,6 +162,9 @@ func TestIdempotentUploadsCompareWhatIsStored(t *testing.T) {
 		{"first upload, quoted-printable: the file is ABC", body("Content-Transfer-Encoding: quoted-printable\r\n"), http.StatusCreated, ""},
 		{"the same again: a replay", body("Content-Transfer-Encoding: quoted-printable\r\n"), http.StatusCreated, ""},
 		{"same key, the literal =41=42=43", body(""), http.StatusUnprocessableEntity, "idempotency_key_reused"},
+		{"same key and content, a file name stored differently (a.txt/ is stored as file)",
+			strings.Replace(body("Content-Transfer-Encoding: quoted-printable\r\n"), `filename="a.txt"`, `filename="a.txt/"`, 1),
+			http.StatusUnprocessableEntity, "idempotency_key_reused"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -617,8 +617,11 @@ func multipartDigest(body []byte, boundary string) (sum []byte, ok bool) {
 		if err != nil {
 			return nil, false
 		}
-		field([]byte(p.FormName()))
-		field([]byte(p.FileName()))
+		// The disposition's own parameters, not FileName's cleaned base name: the upload
+		// handler names the stored file from the raw parameter.
+		_, disposition, _ := mime.ParseMediaType(p.Header.Get("Content-Disposition"))
+		field([]byte(disposition["name"]))
+		field([]byte(disposition["filename"]))
 		field([]byte(p.Header.Get("Content-Type")))
 		field(data)
 	}
