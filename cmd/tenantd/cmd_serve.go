@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 
 	"tenantd/internal/store"
 	"tenantd/internal/tenancy"
@@ -39,8 +40,8 @@ func runServe(ctx context.Context, args []string) error {
 	if cfg.databaseURL == "" {
 		return errors.New("DATABASE_URL is required (the application role's connection URL)")
 	}
-	if len(cfg.secret) < tenancy.MinSecretLen {
-		return fmt.Errorf("TENANTD_SECRET is missing or shorter than %d bytes; refusing to start", tenancy.MinSecretLen)
+	if len(strings.TrimSpace(cfg.secret)) < tenancy.MinSecretLen {
+		return fmt.Errorf("TENANTD_SECRET is missing or shorter than %d bytes (blanks aside); refusing to start", tenancy.MinSecretLen)
 	}
 	if cfg.operatorToken != "" && len(cfg.operatorToken) < 32 {
 		return errors.New("TENANTD_OPERATOR_TOKEN must be at least 32 characters")

@@ -73,8 +73,9 @@ type Keyring struct {
 
 // NewKeyring builds a keyring from the current secret and any number of previous secrets.
 func NewKeyring(current string, previous []string) (*Keyring, error) {
-	if len(current) < MinSecretLen {
-		return nil, fmt.Errorf("secret must be at least %d bytes, got %d", MinSecretLen, len(current))
+	// Blanks do not count: a secret of spaces (an unfilled template, say) is no secret.
+	if n := len(strings.TrimSpace(current)); n < MinSecretLen {
+		return nil, fmt.Errorf("secret must be at least %d bytes besides leading and trailing blanks, got %d", MinSecretLen, n)
 	}
 	k := &Keyring{current: deriveKey(current)}
 	for _, p := range previous {

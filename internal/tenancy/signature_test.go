@@ -72,6 +72,12 @@ func TestRefusesShortSecrets(t *testing.T) {
 	if _, err := NewKeyring("short", nil); err == nil {
 		t.Fatal("short secret accepted")
 	}
+	if _, err := NewKeyring(strings.Repeat(" ", 36), nil); err == nil {
+		t.Fatal("a secret of blanks accepted")
+	}
+	if _, err := NewKeyring(" "+strings.Repeat("a", 32)+"\n", nil); err != nil {
+		t.Fatalf("a long secret with surrounding blanks refused: %v", err)
+	}
 	if _, err := NewKeyring(strings.Repeat("a", 32), []string{"short"}); err == nil {
 		t.Fatal("short previous secret accepted")
 	}
