@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/mail"
@@ -27,7 +28,8 @@ func (s *Server) authRoutes() []Route {
 		{Method: "POST", Pattern: "/api/auth/logout", Kind: KindPublic, Summary: "Revoke the session and clear both cookies", Handler: s.logout, Responses: loggedOut},
 		{Method: "POST", Pattern: "/api/admin/auth/logout", Kind: KindPublic, Summary: "Alias of /api/auth/logout", Handler: s.logout, Responses: loggedOut},
 		{Method: "GET", Pattern: "/api/auth/session", Kind: KindTenant, Permission: auth.PermSession, Summary: "The caller's user, tenant, role, permissions and memberships", Handler: s.session},
-		{Method: "POST", Pattern: "/api/tenant/switch", Kind: KindTenant, Permission: auth.PermSession, Summary: "Switch the session's active tenant", Handler: s.switchTenant},
+		{Method: "POST", Pattern: "/api/tenant/switch", Kind: KindTenant, Permission: auth.PermSession, Summary: "Switch the session's active tenant (also out of one that is suspended or where the membership ended)", Handler: s.switchTenant,
+			Leave: s.leaveTenant},
 		{Method: "GET", Pattern: "/api/admin/api-tokens", Kind: KindTenant, Permission: auth.PermTokensManage, Summary: "List API tokens (your own, and those of members whose role is not above yours)", Handler: s.listTokens},
 		{Method: "POST", Pattern: "/api/admin/api-tokens", Kind: KindTenant, Permission: auth.PermTokensManage, Creates: true,
 			Summary: "Create an API token (signed-in session only; the secret is shown once: an Idempotency-Key replay answers with \"token\": null)", Handler: s.createToken,
@@ -228,6 +230,25 @@ func (s *Server) switchTenant(w http.ResponseWriter, r *http.Request, sc *store.
 	if a.SessionID == uuid.Nil {
 		return errForbidden("An API token is bound to its tenant and cannot switch.")
 	}
+	// The source tenant learns that the session left, never where to: no id, slug or name of
+	// the destination (which may be a tenant its admins must not learn of).
+	return s.moveSession(w, r, a.UserID, a.SessionID, func(ctx context.Context) error {
+		return sc.AuditEvent(ctx, "session.switch_out", "session", "", nil)
+	})
+}
+
+// leaveTenant is the switch for a session whose current tenant no longer admits it (the
+// tenant is suspended, or the membership there ended): the session and its tenant_sig have
+// verified, only the tenant refused them, so the user may still move the session to another
+// tenant where they are an active member. Nothing of the tenant left is read or written.
+func (s *Server) leaveTenant(w http.ResponseWriter, r *http.Request, user, session uuid.UUID) error {
+	return s.moveSession(w, r, user, session, nil)
+}
+
+// moveSession moves the verified session to the tenant the body names, where user must be an
+// active member of an active tenant, and answers with the session in its new tenant. left, if
+// not nil, records the departure in the tenant left.
+func (s *Server) moveSession(w http.ResponseWriter, r *http.Request, user, session uuid.UUID, left func(context.Context) error) error {
 	var in switchRequest
 	if err := decode(r, &in); err != nil {
 		return err
@@ -236,7 +257,7 @@ func (s *Server) switchTenant(w http.ResponseWriter, r *http.Request, sc *store.
 		return errField("tenant", "is required")
 	}
 	ctx := r.Context()
-	ms, err := s.store.MembershipsOf(ctx, a.UserID)
+	ms, err := s.store.MembershipsOf(ctx, user)
 	if err != nil {
 		return err
 	}
@@ -244,21 +265,21 @@ func (s *Server) switchTenant(w http.ResponseWriter, r *http.Request, sc *store.
 	if err != nil {
 		return err
 	}
-	expires, err := s.store.SwitchSession(ctx, a.SessionID, a.UserID, m.TenantID)
+	expires, err := s.store.SwitchSession(ctx, session, user, m.TenantID)
 	if err != nil {
 		return err
 	}
-	u, err := s.store.UserByID(ctx, a.UserID)
+	u, err := s.store.UserByID(ctx, user)
 	if err != nil {
 		return err
 	}
-	// The source tenant learns that the session left, never where to: no id, slug or name of
-	// the destination (which may be a tenant its admins must not learn of).
-	if err := sc.AuditEvent(ctx, "session.switch_out", "session", "", nil); err != nil {
-		return err
+	if left != nil {
+		if err := left(ctx); err != nil {
+			return err
+		}
 	}
 	// The new signature never outlives the session it is bound to.
-	s.issueSignature(w, a.UserID, a.SessionID, m.TenantID, expires)
+	s.issueSignature(w, user, session, m.TenantID, expires)
 	return writeJSON(w, http.StatusOK, sessionBody(u, tenantView{ID: m.TenantID, Slug: m.TenantSlug, Name: m.TenantName}, m.Role, ms))
 }
 

@@ -3,6 +3,8 @@ package httpapi
 import (
 	"net/http"
 
+	"github.com/google/uuid"
+
 	"tenantd/internal/auth"
 	"tenantd/internal/store"
 )
@@ -61,6 +63,11 @@ type Route struct {
 	// RespondAsync marks routes that honour Prefer: respond-async (RFC 7240) with 202 and a
 	// background job.
 	RespondAsync bool
+	// Leave, on a tenant write route, runs instead of the refusal when a signed-in session
+	// verified (session live, tenant_sig bound to it) but its current tenant no longer admits
+	// it: the tenant is suspended or the membership ended. It gets the session's user and id
+	// and no tenant scope. Only the tenant switch has one, so that such a session can move on.
+	Leave func(w http.ResponseWriter, r *http.Request, user, session uuid.UUID) error
 
 	takesID bool // derived: the pattern has an {id} (for cross-tenant probe detection)
 }

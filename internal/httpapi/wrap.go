@@ -302,7 +302,7 @@ func (s *Server) tenantRoute(rt Route) http.Handler {
 		if readOnly {
 			s.serveRead(sw, r, rt, sc)
 		} else {
-			s.serveWrite(sw, r, rt, sc)
+			s.serveWrite(sw, r, rt, sc, c)
 		}
 		s.limits.record(sc.Verified(), sw.code)
 		if sw.code == http.StatusNotFound && rt.takesID {
@@ -451,9 +451,15 @@ func (g *guardWriter) Unwrap() http.ResponseWriter { return g.w }
 // serveWrite runs a handler that may change data, its body already received (receiveBody):
 // the claim is verified when the transaction opens, before the handler runs; the handler's response is held until the transaction
 // commits, so a client never sees a success that was rolled back.
-func (s *Server) serveWrite(w http.ResponseWriter, r *http.Request, rt Route, sc *store.Scope) {
+func (s *Server) serveWrite(w http.ResponseWriter, r *http.Request, rt Route, sc *store.Scope, c store.Claim) {
 	ctx := r.Context()
 	if err := sc.Begin(ctx); err != nil {
+		if rt.Leave != nil && tenantNoLongerAdmits(err, c) {
+			if err := rt.Leave(w, r, c.UserID, c.SessionID); err != nil {
+				s.fail(w, r, err)
+			}
+			return
+		}
 		s.refuse(w, r, err)
 		return
 	}
@@ -475,6 +481,14 @@ func (s *Server) serveWrite(w http.ResponseWriter, r *http.Request, rt Route, sc
 		return
 	}
 	bw.flushTo(w)
+}
+
+// tenantNoLongerAdmits reports whether err refuses a signed-in session that verified only
+// because its current tenant is suspended or its membership there ended (see Route.Leave).
+func tenantNoLongerAdmits(err error, c store.Claim) bool {
+	var de *store.DenialError
+	return c.SessionID != uuid.Nil && c.TokenHash == nil && errors.As(err, &de) && de.Verified &&
+		de.User == c.UserID && (de.Reason == store.DenySuspended || de.Reason == store.DenyNotMember)
 }
 
 // receiveBody reads the whole request body before the write transaction opens: a client that
