@@ -57,6 +57,10 @@ func TestSwitchOutOfATenantThatNoLongerAdmits(t *testing.T) {
 			}
 			r := c.do("POST", "/api/tenant/switch", map[string]any{"tenant": tc.to})
 			mustStatus(t, r, tc.status, tc.code)
+			// An answer to a session that verified names its user (SPEC §3), refusal or not.
+			if got, verified := r.Header.Get("X-User-Id"), !tc.tamper; verified && got == "" || !verified && got != "" {
+				t.Fatalf("X-User-Id %q (the session verified: %v)", got, verified)
+			}
 			if tc.status != http.StatusOK {
 				return
 			}

@@ -455,6 +455,9 @@ func (s *Server) serveWrite(w http.ResponseWriter, r *http.Request, rt Route, sc
 	ctx := r.Context()
 	if err := sc.Begin(ctx); err != nil {
 		if rt.Leave != nil && tenantNoLongerAdmits(err, c) {
+			// The session verified: its answers name the user, as every authenticated answer
+			// does (and the access log, the tenant being left).
+			noteAccess(w, r, &store.Access{UserID: c.UserID, TenantID: c.TenantID})
 			if err := rt.Leave(w, r, c.UserID, c.SessionID); err != nil {
 				s.fail(w, r, err)
 			}
